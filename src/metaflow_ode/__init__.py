@@ -1,0 +1,53 @@
+"""metaflow_ode: compartment ODE models of primary and secondary metastatic dissemination.
+
+Importing the package enables float64 in JAX (`jax_enable_x64`): cell counts span twelve
+orders of magnitude and every result of the library is computed in double precision.
+"""
+
+import jax as _jax
+
+_jax.config.update("jax_enable_x64", True)
+
+from ._dataset import write_netcdf as write_netcdf
+from ._emission import AbstractEmission as AbstractEmission
+from ._emission import PowerLaw as PowerLaw
+from ._failure import Failure as Failure
+from ._growth import AbstractGrowth as AbstractGrowth
+from ._growth import Exponential as Exponential
+from ._growth import GeneralisedLogistic as GeneralisedLogistic
+from ._growth import Gompertz as Gompertz
+from ._growth import Logistic as Logistic
+from ._growth import PowerGrowth as PowerGrowth
+from ._growth import VonBertalanffy as VonBertalanffy
+from ._model import Carrier as Carrier
+from ._model import Model as Model
+from ._model import Organ as Organ
+from ._model import Transfer as Transfer
+from ._model import parameters as parameters
+from ._resolution import Lumped as Lumped
+from ._route_kinds import ROUTE_KINDS as ROUTE_KINDS
+from ._route_kinds import BrainToCSF as BrainToCSF
+from ._route_kinds import ChoroidPlexus as ChoroidPlexus
+from ._route_kinds import Haematogenous as Haematogenous
+from ._route_kinds import Iatrogenic as Iatrogenic
+from ._route_kinds import IntraCavity as IntraCavity
+from ._route_kinds import Intraluminal as Intraluminal
+from ._route_kinds import IntraOrgan as IntraOrgan
+from ._route_kinds import Lymphatic as Lymphatic
+from ._route_kinds import PerContinuitatem as PerContinuitatem
+from ._route_kinds import Perineural as Perineural
+from ._route_kinds import PerineuralOptic as PerineuralOptic
+from ._route_kinds import PerineuralSpinal as PerineuralSpinal
+from ._route_kinds import Perivascular as Perivascular
+from ._route_kinds import PerivascularEmissary as PerivascularEmissary
+from ._route_kinds import RouteKind as RouteKind
+from ._routes import dissemination_matrix as dissemination_matrix
+from ._simulate import SaveTimes as SaveTimes
+from ._simulate import Solution as Solution
+from ._simulate import SolverError as SolverError
+from ._simulate import at as at
+from ._simulate import every as every
+from ._simulate import simulate as simulate
+from ._simulate import solve as solve
+
+__version__ = "0.1.0"

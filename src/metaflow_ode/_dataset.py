@@ -1,0 +1,208 @@
+"""Conversion of a `Solution` into the public `xarray.Dataset`, and atomic file output.
+
+Runs outside `jit`, on host arrays. Variable and dimension names are part of the public API
+(DESIGN section 3, "Output dataset").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ._model import Model, parameters
+from ._routes import topology
+from ._vector_field import ORIGINS, criteria
+
+__all__ = ["to_dataset", "write_netcdf"]
+
+CITATIONS = (
+    "Iwata K, Kawasaki K, Shigesada N. A dynamical model for the growth and size distribution "
+    "of multiple metastatic tumors. J Theor Biol 2000; 203:177-186 (emission law, size "
+    "structure). Sparrer D et al. Primary and secondary metastatic dissemination: multiple "
+    "routes to cancer-related death. Mol Cancer 2025; 24:203 (route taxonomy). Kidger P. On "
+    "neural differential equations (diffrax), 2021."
+)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _describe(model: Model) -> str:
+    return json.dumps(
+        {
+            "name": model.name,
+            "organs": [
+                {
+                    "name": o.name,
+                    "primary": o.primary,
+                    "growth": type(o.growth).__name__,
+                    "emission": None if o.emission is None else type(o.emission).__name__,
+                }
+                for o in model.organs
+            ],
+            "carriers": [{"name": c.name, "kind": c.kind.name} for c in model.carriers],
+            "transfers": [
+                {"name": t.name, "source": t.source, "target": t.target, "kind": t.kind.name}
+                for t in model.transfers
+            ],
+        }
+    )
+
+
+def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dataset:
+    """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`."""
+    topo = topology(model)
+    sol = {name: np.asarray(getattr(solution, name)) for name in (
+        "ts", "primary", "metastatic", "carrier", "seeding_rate", "colonies", "shed",
+        "arrived", "cleared", "lost", "crossing_times", "result", "num_steps",
+    )}
+    organs, carriers = list(topo.organs), list(topo.carriers)
+    onehot = np.zeros(len(organs))
+    onehot[topo.primary] = 1.0
+    burden = sol["metastatic"] + sol["primary"][:, None] * onehot
+    density = float(np.asarray(model.cell_density))
+    volume = burden / density
+    organ_volume = np.array(
+        [np.nan if o.volume is None else float(np.asarray(o.volume)) for o in model.organs]
+    )
+    colonies = np.transpose(sol["colonies"], (0, 2, 1))
+    origin_first = lambda a: np.transpose(a, (0, 2, 1))  # noqa: E731  (T, 2, X) -> (T, X, 2)
+
+    to, too, tco = ("time", "organ"), ("time", "organ", "origin"), ("time", "carrier", "origin")
+    data = {
+        "burden": (to, burden, "cells", "tumour cells in the organ (primary tumour included)"),
+        "primary_burden": (("time",), sol["primary"], "cells", "cells of the primary tumour"),
+        "metastatic_burden": (to, sol["metastatic"], "cells", "metastatic cells in the organ"),
+        "volume": (to, volume, "mL", "tumour volume in the organ (burden / cell_density)"),
+        "replaced_fraction": (
+            to, volume / organ_volume, "1",
+            "fraction of the organ replaced by tumour (NaN where the organ has no volume)",
+        ),
+        "carrier_cells": (tco, origin_first(sol["carrier"]), "cells", "tumour cells in transit"),
+        "seeding_rate": (
+            ("time", "organ", "route", "origin"),
+            np.transpose(sol["seeding_rate"], (0, 3, 1, 2)),
+            "colonies/day",
+            "colonies founded per day, by delivering route kind and origin",
+        ),
+        "colonies": (too, colonies, "colonies", "cumulative colonies founded since t0"),
+        "p_metastasis": (
+            to, -np.expm1(-colonies.sum(axis=-1)), "1",
+            "probability of at least one colony (Poisson in the colonies founded)",
+        ),
+        "cumulative_shed": (too, origin_first(sol["shed"]), "cells", "cumulative cells shed"),
+        "cumulative_arrived": (
+            too, origin_first(sol["arrived"]), "cells",
+            "cumulative cells arriving in the organ (colonising or not)",
+        ),
+        "cumulative_cleared": (
+            tco, origin_first(sol["cleared"]), "cells", "cumulative cells dying in transit",
+        ),
+        "cumulative_lost": (
+            too, origin_first(sol["lost"]), "cells",
+            "cumulative shed cells not sent along any transfer",
+        ),
+    }
+
+    crit = criteria(model)
+    crossing = np.where(np.isfinite(sol["crossing_times"]), sol["crossing_times"], np.nan)
+    failure_time = np.full(len(organs), np.nan)
+    warning_time = np.full(len(organs), np.nan)
+    lethal_time = np.nan
+    for k, (organ_index, level) in enumerate(zip(crit.organ, crit.level)):
+        if level == "failure":
+            failure_time[organ_index] = crossing[k]
+        elif level == "warning":
+            warning_time[organ_index] = crossing[k]
+        else:
+            lethal_time = crossing[k]
+    candidates = [(t, organs[i]) for i, t in enumerate(failure_time) if np.isfinite(t)]
+    if np.isfinite(lethal_time):
+        candidates.append((lethal_time, "whole_body"))
+    death_time, cause = min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "")
+    data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
+    data["warning_time"] = (
+        ("organ",), warning_time, "day", "time organ function is first threatened (NaN: never)",
+    )
+    data["lethal_burden_time"] = (
+        (), np.float64(lethal_time), "day", "time the whole-body burden reaches the lethal burden",
+    )
+    data["death_time"] = ((), np.float64(death_time), "day", "time of death: first failure")
+    code = int(sol["result"])
+    from ._simulate import result_message
+
+    variables = {
+        name: xr.Variable(dims, np.asarray(values), attrs={"units": units, "long_name": long})
+        for name, (dims, values, units, long) in data.items()
+    }
+    variables["cause_of_death"] = xr.Variable(
+        (), np.array(cause, dtype=object),
+        attrs={"units": "1", "long_name": "organ whose failure came first, or whole_body"},
+    )
+    variables["solver_status"] = xr.Variable(
+        (), np.array(result_message(code), dtype=object),
+        attrs={"units": "1", "long_name": "solver outcome ('successful' or the failure)"},
+    )
+    variables["solver_steps"] = xr.Variable(
+        (), np.int64(sol["num_steps"]), attrs={"units": "1", "long_name": "accepted solver steps"}
+    )
+    coords = {
+        "time": xr.Variable(("time",), sol["ts"], attrs={"units": "day", "long_name": "time"}),
+        "organ": xr.Variable(("organ",), np.array(organs, dtype=object), attrs={"long_name": "organ"}),
+        "carrier": xr.Variable(
+            ("carrier",), np.array(carriers, dtype=object), attrs={"long_name": "carrier"}
+        ),
+        "route": xr.Variable(
+            ("route",), np.array([k.name for k in topo.kinds], dtype=object),
+            attrs={"long_name": "route kind of the delivering transfer"},
+        ),
+        "route_family": xr.Variable(
+            ("route",), np.array([k.family for k in topo.kinds], dtype=object),
+            attrs={"long_name": "top-level route kind"},
+        ),
+        "origin": xr.Variable(
+            ("origin",), np.array(ORIGINS, dtype=object),
+            attrs={"long_name": "origin of the cells: primary tumour or metastases"},
+        ),
+    }
+    table = parameters(model)
+    attrs = {
+        "title": f"metaflow_ode simulation of {model.name}",
+        "model": _describe(model),
+        "parameters": json.dumps({path: row.value for path, row in table.iterrows()}),
+        "parameter_units": json.dumps({path: row.units for path, row in table.iterrows()}),
+        "options": json.dumps(options or {}),
+        "metaflow_ode_version": _version(),
+        "citations": CITATIONS,
+    }
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def write_netcdf(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write `dataset` to a netCDF file atomically.
+
+    The file is written under a temporary name in the same folder and renamed into place, so
+    `path` holds either the old file or the complete new one, never a partial write.
+
+    **Returns:** the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        dataset.to_netcdf(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

@@ -1,0 +1,3 @@
+"""Model fidelities (how finely tumour burden inside an organ is resolved)."""
+
+from .lumped import Lumped as Lumped

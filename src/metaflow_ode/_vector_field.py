@@ -1,0 +1,231 @@
+"""The lumped model as one vector field `(t, y, args) -> dy/dt` for diffrax.
+
+State (a dict pytree; origin axis 0 = primary, 1 = secondary):
+
+- `primary`: cells of the primary tumour;
+- `metastatic[O]`: metastatic cells per organ;
+- `carrier[2, C]`: cells in transit per carrier and origin (dynamic carriers only);
+- cumulative counters, integrated alongside so that they are exact to solver tolerance:
+  `colonies[2, O]` (colonies founded), `shed[2, O]` (cells shed), `arrived[2, O]` (cells
+  arriving, colonising or not), `cleared[2, C]` (cells dying in transit), `lost[2, O]` (shed
+  cells sent nowhere).
+
+Equations, with `E[o, i]` the emission of organ `i` of origin `o` and `c[o, k]` carrier cells:
+
+    d primary / dt   = g_p(primary) - beta_p(primary)
+    d metastatic_i   = g_i(M_i) - beta_i(M_i) + sum_o colonising[o, i]
+    d c[o] / dt      = F E[o] + C c[o] - exit * c[o]
+    arriving[k, o]   = D_k E[o] + R_k c[o]          (k: route kind of the delivering transfer)
+    colonising[k, o] = D_k,eff E[o] + R_k,eff c[o]
+
+A colony is founded by one cell, so colonies are founded at the colonising rate (per day).
+With eliminated carriers `c[o] = L^-1 F E[o]` (see `_routes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PyTree
+
+from ._model import Model
+from ._routes import Rates, Topology, carrier_operator, rates, topology
+
+ORIGINS = ("primary", "secondary")
+
+
+class _LawGroup(eqx.Module):
+    """Laws of one type for several organs, stacked so they apply in one vectorised call."""
+
+    index: tuple[int, ...] = eqx.field(static=True)
+    law: PyTree
+
+    def __call__(self, x: Array) -> Array:
+        return jax.vmap(lambda law, xi: law(xi))(self.law, x[jnp.asarray(self.index)])
+
+
+def _group_laws(laws) -> tuple[_LawGroup, ...]:
+    groups: dict = {}
+    for i, law in enumerate(laws):
+        if law is None:
+            continue
+        key = (type(law), jax.tree.structure(law))
+        groups.setdefault(key, []).append((i, law))
+    out = []
+    for members in groups.values():
+        index = tuple(i for i, _ in members)
+        stacked = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(v, jnp.float64) for v in leaves]), *[law for _, law in members])
+        out.append(_LawGroup(index, stacked))
+    return tuple(out)
+
+
+def _apply(groups: tuple[_LawGroup, ...], x: Array) -> Array:
+    out = jnp.zeros_like(x)
+    for group in groups:
+        out = out.at[jnp.asarray(group.index)].set(group(x))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Criteria:
+    """Static description of the threshold criteria: one per (organ, level) and whole body."""
+
+    organ: tuple[int, ...]  # organ index, or -1 for the whole body
+    level: tuple[str, ...]  # "failure", "warning" or "lethal"
+
+    def __len__(self) -> int:
+        return len(self.organ)
+
+
+def criteria(model: Model) -> Criteria:
+    organ, level = [], []
+    for i, o in enumerate(model.organs):
+        if o.failure is not None:
+            organ.append(i)
+            level.append("failure")
+            if o.failure.warning is not None:
+                organ.append(i)
+                level.append("warning")
+    if model.lethal_burden is not None:
+        organ.append(-1)
+        level.append("lethal")
+    return Criteria(tuple(organ), tuple(level))
+
+
+class LumpedSystem(eqx.Module):
+    """Everything the lumped vector field needs, assembled from a model inside `jit`."""
+
+    topo: Topology = eqx.field(static=True)
+    dynamic_carriers: bool = eqx.field(static=True)
+    criteria: Criteria = eqx.field(static=True)
+    primary_growth: PyTree
+    primary_emission: PyTree
+    growth: tuple[_LawGroup, ...]
+    emission: tuple[_LawGroup, ...]
+    rates: Rates
+    carrier_operator: Float[Array, "C O"]
+    thresholds: Float[Array, " N"]
+
+    def __init__(self, model: Model, *, dynamic_carriers: bool):
+        self.topo = topology(model)
+        self.dynamic_carriers = dynamic_carriers
+        self.criteria = criteria(model)
+        primary = model.primary_organ
+        self.primary_growth = primary.growth
+        self.primary_emission = primary.emission
+        self.growth = _group_laws([o.metastasis_growth_law for o in model.organs])
+        self.emission = _group_laws([o.metastasis_emission_law for o in model.organs])
+        self.rates = rates(model, self.topo)
+        self.carrier_operator = carrier_operator(self.rates)
+        self.thresholds = _thresholds(model, self.criteria)
+
+    @property
+    def n_organs(self) -> int:
+        return len(self.topo.organs)
+
+    @property
+    def n_carriers(self) -> int:
+        return len(self.topo.carriers)
+
+    # --- pieces of the right-hand side ------------------------------------------------------
+
+    def primary_onehot(self) -> Array:
+        return jnp.zeros(self.n_organs).at[self.topo.primary].set(1.0)
+
+    def emissions(self, y) -> Float[Array, "2 O"]:
+        """Cells shed per day, by origin and organ."""
+        if self.primary_emission is None:
+            from_primary = jnp.zeros(self.n_organs)
+        else:
+            from_primary = self.primary_onehot() * self.primary_emission(y["primary"])
+        return jnp.stack([from_primary, _apply(self.emission, y["metastatic"])])
+
+    def carrier_cells(self, y, emissions) -> Float[Array, "2 C"]:
+        if self.dynamic_carriers:
+            return y["carrier"]
+        return emissions @ self.carrier_operator.T
+
+    def arrivals(self, emissions, carrier, *, colonising: bool) -> Float[Array, "K 2 O"]:
+        """Cells per day arriving in (or colonising) each organ, by route kind and origin."""
+        r = self.rates
+        direct = r.organ_to_organ_colonising if colonising else r.organ_to_organ
+        via = r.carrier_to_organ_colonising if colonising else r.carrier_to_organ
+        return jnp.einsum("kts,os->kot", direct, emissions) + jnp.einsum(
+            "ktc,oc->kot", via, carrier
+        )
+
+    def organ_burden(self, y) -> Float[Array, "*batch O"]:
+        return y["metastatic"] + y["primary"][..., None] * self.primary_onehot()
+
+    def criterion_values(self, y) -> Float[Array, " N"]:
+        """`log(value / threshold)` of every criterion: crosses 0 upwards at the threshold."""
+        burden = self.organ_burden(y)
+        total = jnp.sum(burden)
+        index = jnp.asarray(self.criteria.organ, dtype=int)
+        value = jnp.where(index >= 0, burden[jnp.maximum(index, 0)], total)
+        return jnp.log(jnp.maximum(value, 1e-300)) - jnp.log(self.thresholds)
+
+    def __call__(self, t, y, args):
+        del t, args
+        E = self.emissions(y)
+        c = self.carrier_cells(y, E)
+        arriving = self.arrivals(E, c, colonising=False).sum(axis=0)
+        colonising = self.arrivals(E, c, colonising=True).sum(axis=0)
+        dy = {
+            "primary": (
+                self.primary_growth(y["primary"])
+                - (0.0 if self.primary_emission is None else E[0, self.topo.primary])
+            ),
+            "metastatic": _apply(self.growth, y["metastatic"]) - E[1] + colonising.sum(axis=0),
+            "colonies": colonising,
+            "shed": E,
+            "arrived": arriving,
+            "cleared": c * self.rates.clearance,
+            "lost": E * self.rates.lost_fraction,
+        }
+        if self.dynamic_carriers:
+            r = self.rates
+            dy["carrier"] = E @ r.organ_to_carrier.T + c @ r.carrier_to_carrier.T - c * r.carrier_exit
+        return dy
+
+    def initial_state(self, model: Model):
+        n_o, n_c = self.n_organs, self.n_carriers
+        zeros_o = jnp.zeros((2, n_o))
+        metastatic = jnp.stack(
+            [jnp.asarray(0.0 if o.primary else o.initial, jnp.float64) for o in model.organs]
+        )
+        y0 = {
+            "primary": jnp.asarray(model.primary_organ.initial, jnp.float64),
+            "metastatic": metastatic,
+            "colonies": zeros_o,
+            "shed": zeros_o,
+            "arrived": zeros_o,
+            "cleared": jnp.zeros((2, n_c)),
+            "lost": zeros_o,
+        }
+        if self.dynamic_carriers:
+            y0["carrier"] = jnp.zeros((2, n_c))
+        return y0
+
+
+def _thresholds(model: Model, crit: Criteria) -> Array:
+    values = []
+    for organ_index, level in zip(crit.organ, crit.level):
+        if level == "lethal":
+            values.append(jnp.asarray(model.lethal_burden, jnp.float64))
+            continue
+        organ = model.organs[organ_index]
+        failure = organ.failure
+        candidates = []
+        if failure.burden is not None:
+            candidates.append(jnp.asarray(failure.burden, jnp.float64))
+        if failure.replaced_fraction is not None:
+            candidates.append(failure.replaced_fraction * model.cell_density * organ.volume)
+        level_value = candidates[0] if len(candidates) == 1 else jnp.minimum(*candidates)
+        if level == "warning":
+            level_value = failure.warning * level_value
+        values.append(level_value)
+    return jnp.stack(values) if values else jnp.zeros((0,))
