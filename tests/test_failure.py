@@ -34,10 +34,21 @@ def two_organ_exponential():
     # Primary grows exponentially and sends nothing; the liver starts with a given burden.
     return mfo.Model(
         [
-            mfo.Organ("primary_site", mfo.Exponential(0.01), primary=True, initial=1e6,
-                      volume=100.0, failure=mfo.Failure(replaced_fraction=0.5, warning=0.1)),
-            mfo.Organ("liver", mfo.Exponential(0.02), initial=1e5, volume=1800.0,
-                      failure=mfo.Failure(burden=1e9, replaced_fraction=0.8)),
+            mfo.Organ(
+                "primary_site",
+                mfo.Exponential(0.01),
+                primary=True,
+                initial=1e6,
+                volume=100.0,
+                failure=mfo.Failure(replaced_fraction=0.5, warning=0.1),
+            ),
+            mfo.Organ(
+                "liver",
+                mfo.Exponential(0.02),
+                initial=1e5,
+                volume=1800.0,
+                failure=mfo.Failure(burden=1e9, replaced_fraction=0.8),
+            ),
         ],
         lethal_burden=2e11,
     )
@@ -59,8 +70,9 @@ def test_exponential_crossings_and_cause_of_death(two_organ_exponential):
     # Whole body: 1e6 e^{0.01 t} + 1e5 e^{0.02 t} = 2e11, solved by scipy independently.
     from scipy.optimize import brentq
 
-    lethal = brentq(lambda t: 1e6 * np.exp(0.01 * t) + 1e5 * np.exp(0.02 * t) - 2e11, 0, 2000,
-                    xtol=1e-12)
+    lethal = brentq(
+        lambda t: 1e6 * np.exp(0.01 * t) + 1e5 * np.exp(0.02 * t) - 2e11, 0, 2000, xtol=1e-12
+    )
     assert abs(float(ds.lethal_burden_time) - lethal) < 1e-6
     first = min(ds.failure_time.min().item(), lethal)
     assert float(ds.death_time) == pytest.approx(first, abs=1e-9)

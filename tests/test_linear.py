@@ -113,8 +113,10 @@ def test_burden_against_matrix_exponential(solved):
     np.testing.assert_allclose(ds.primary_burden.values, exact[:, 0], rtol=1e-8)
     carriers = exact[:, 1 + n_o : 1 + n_o + 2 * n_c].reshape(len(times), 2, n_c)
     np.testing.assert_allclose(
-        ds.carrier_cells.transpose("time", "origin", "carrier").values, carriers,
-        rtol=1e-8, atol=1e-12,
+        ds.carrier_cells.transpose("time", "origin", "carrier").values,
+        carriers,
+        rtol=1e-8,
+        atol=1e-12,
     )
     colonies = exact[:, 1 + n_o + 2 * n_c :]
     np.testing.assert_allclose(ds.colonies.sum("origin").values, colonies, rtol=1e-8, atol=1e-12)

@@ -60,10 +60,24 @@ def _describe(model: Model) -> str:
 def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dataset:
     """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`."""
     topo = topology(model)
-    sol = {name: np.asarray(getattr(solution, name)) for name in (
-        "ts", "primary", "metastatic", "carrier", "seeding_rate", "colonies", "shed",
-        "arrived", "cleared", "lost", "crossing_times", "result", "num_steps",
-    )}
+    sol = {
+        name: None if getattr(solution, name) is None else np.asarray(getattr(solution, name))
+        for name in (
+            "ts",
+            "primary",
+            "metastatic",
+            "carrier",
+            "seeding_rate",
+            "colonies",
+            "shed",
+            "arrived",
+            "cleared",
+            "lost",
+            "crossing_times",
+            "result",
+            "num_steps",
+        )
+    }
     organs, carriers = list(topo.organs), list(topo.carriers)
     onehot = np.zeros(len(organs))
     onehot[topo.primary] = 1.0
@@ -83,7 +97,9 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
         "metastatic_burden": (to, sol["metastatic"], "cells", "metastatic cells in the organ"),
         "volume": (to, volume, "mL", "tumour volume in the organ (burden / cell_density)"),
         "replaced_fraction": (
-            to, volume / organ_volume, "1",
+            to,
+            volume / organ_volume,
+            "1",
             "fraction of the organ replaced by tumour (NaN where the organ has no volume)",
         ),
         "carrier_cells": (tco, origin_first(sol["carrier"]), "cells", "tumour cells in transit"),
@@ -95,29 +111,39 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
         ),
         "colonies": (too, colonies, "colonies", "cumulative colonies founded since t0"),
         "p_metastasis": (
-            to, -np.expm1(-colonies.sum(axis=-1)), "1",
+            to,
+            -np.expm1(-colonies.sum(axis=-1)),
+            "1",
             "probability of at least one colony (Poisson in the colonies founded)",
         ),
-        "cumulative_shed": (too, origin_first(sol["shed"]), "cells", "cumulative cells shed"),
-        "cumulative_arrived": (
-            too, origin_first(sol["arrived"]), "cells",
-            "cumulative cells arriving in the organ (colonising or not)",
-        ),
-        "cumulative_cleared": (
-            tco, origin_first(sol["cleared"]), "cells", "cumulative cells dying in transit",
-        ),
-        "cumulative_lost": (
-            too, origin_first(sol["lost"]), "cells",
-            "cumulative shed cells not sent along any transfer",
-        ),
     }
+    if sol["shed"] is not None:
+        data["cumulative_shed"] = (too, origin_first(sol["shed"]), "cells", "cumulative cells shed")
+        data["cumulative_arrived"] = (
+            too,
+            origin_first(sol["arrived"]),
+            "cells",
+            "cumulative cells arriving in the organ (colonising or not)",
+        )
+        data["cumulative_cleared"] = (
+            tco,
+            origin_first(sol["cleared"]),
+            "cells",
+            "cumulative cells dying in transit",
+        )
+        data["cumulative_lost"] = (
+            too,
+            origin_first(sol["lost"]),
+            "cells",
+            "cumulative shed cells not sent along any transfer",
+        )
 
     crit = criteria(model)
     crossing = np.where(np.isfinite(sol["crossing_times"]), sol["crossing_times"], np.nan)
     failure_time = np.full(len(organs), np.nan)
     warning_time = np.full(len(organs), np.nan)
     lethal_time = np.nan
-    for k, (organ_index, level) in enumerate(zip(crit.organ, crit.level)):
+    for k, (organ_index, level) in enumerate(zip(crit.organ, crit.level, strict=True)):
         if level == "failure":
             failure_time[organ_index] = crossing[k]
         elif level == "warning":
@@ -130,10 +156,16 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
     death_time, cause = min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "")
     data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
     data["warning_time"] = (
-        ("organ",), warning_time, "day", "time organ function is first threatened (NaN: never)",
+        ("organ",),
+        warning_time,
+        "day",
+        "time organ function is first threatened (NaN: never)",
     )
     data["lethal_burden_time"] = (
-        (), np.float64(lethal_time), "day", "time the whole-body burden reaches the lethal burden",
+        (),
+        np.float64(lethal_time),
+        "day",
+        "time the whole-body burden reaches the lethal burden",
     )
     data["death_time"] = ((), np.float64(death_time), "day", "time of death: first failure")
     code = int(sol["result"])
@@ -144,11 +176,13 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
         for name, (dims, values, units, long) in data.items()
     }
     variables["cause_of_death"] = xr.Variable(
-        (), np.array(cause, dtype=object),
+        (),
+        np.array(cause, dtype=object),
         attrs={"units": "1", "long_name": "organ whose failure came first, or whole_body"},
     )
     variables["solver_status"] = xr.Variable(
-        (), np.array(result_message(code), dtype=object),
+        (),
+        np.array(result_message(code), dtype=object),
         attrs={"units": "1", "long_name": "solver outcome ('successful' or the failure)"},
     )
     variables["solver_steps"] = xr.Variable(
@@ -156,20 +190,25 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
     )
     coords = {
         "time": xr.Variable(("time",), sol["ts"], attrs={"units": "day", "long_name": "time"}),
-        "organ": xr.Variable(("organ",), np.array(organs, dtype=object), attrs={"long_name": "organ"}),
+        "organ": xr.Variable(
+            ("organ",), np.array(organs, dtype=object), attrs={"long_name": "organ"}
+        ),
         "carrier": xr.Variable(
             ("carrier",), np.array(carriers, dtype=object), attrs={"long_name": "carrier"}
         ),
         "route": xr.Variable(
-            ("route",), np.array([k.name for k in topo.kinds], dtype=object),
+            ("route",),
+            np.array([k.name for k in topo.kinds], dtype=object),
             attrs={"long_name": "route kind of the delivering transfer"},
         ),
         "route_family": xr.Variable(
-            ("route",), np.array([k.family for k in topo.kinds], dtype=object),
+            ("route",),
+            np.array([k.family for k in topo.kinds], dtype=object),
             attrs={"long_name": "top-level route kind"},
         ),
         "origin": xr.Variable(
-            ("origin",), np.array(ORIGINS, dtype=object),
+            ("origin",),
+            np.array(ORIGINS, dtype=object),
             attrs={"long_name": "origin of the cells: primary tumour or metastases"},
         ),
     }

@@ -8,10 +8,20 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from ._growth import power_continued
 from ._params import Domain, check_parameters, parameter
 
 __all__ = ["AbstractEmission", "PowerLaw"]
+
+
+def power_continued(x: Array, exponent: ArrayLike) -> Array:
+    """`x**exponent` for `x >= 1`, `x` for `0 <= x < 1`, `0` for `x <= 0`.
+
+    The linear continuation below one cell is a modelling choice shared by growth and emission
+    laws; see the module docstrings.
+    """
+    at_least_one = x >= 1
+    safe = jnp.where(at_least_one, x, 1.0)
+    return jnp.where(at_least_one, safe**exponent, jnp.maximum(x, 0.0))
 
 
 class AbstractEmission(eqx.Module):

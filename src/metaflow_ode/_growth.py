@@ -1,10 +1,12 @@
 """Tumour growth laws `dx/dt = g(x)` for a tumour or a lumped metastatic burden of `x` cells.
 
 Every law is elementwise in `x` (so one law can be applied to many organs at once) and returns
-cells per day. Laws with a power `x**p`, `p < 1`, are continued linearly below one cell
-(`x**p -> x` for `x < 1`): a fraction of a cell grows in proportion, which keeps the vector
-field Lipschitz at empty organs without changing anything at or above one cell. All laws return
-0 for `x <= 0`.
+cells per day. Below one cell every law is continued linearly, `g(x) = x * g(1)` for
+`0 <= x < 1`, and `g(x) = 0` for `x <= 0`: in the lumped fidelity an organ's burden starts as
+fractions of a cell (the expected number of seeded cells), and a fraction of a cell should grow
+at the specific rate of a one-cell colony, not at the unbounded specific rate that Gompertz or
+power laws give as `x -> 0`. This keeps the vector field Lipschitz at empty organs and changes
+nothing at or above one cell.
 """
 
 from __future__ import annotations
@@ -28,29 +30,27 @@ __all__ = [
 ]
 
 
-def _safe_positive(x: Array) -> tuple[Array, Array]:
-    """`(x > 0, x where positive else 1)`: lets laws use `log`/powers with finite gradients."""
-    positive = x > 0
-    return positive, jnp.where(positive, x, 1.0)
-
-
-def power_continued(x: Array, exponent: ArrayLike) -> Array:
-    """`x**exponent` for `x >= 1`, `x` for `0 <= x < 1`, `0` for `x <= 0`.
-
-    The linear continuation below one cell is a modelling choice shared by growth and emission
-    laws; see the module docstrings.
-    """
-    at_least_one = x >= 1
-    safe = jnp.where(at_least_one, x, 1.0)
-    return jnp.where(at_least_one, safe**exponent, jnp.maximum(x, 0.0))
-
-
 class AbstractGrowth(eqx.Module):
-    """Base class of growth laws: `law(x)` is `dx/dt` in cells/day for `x` cells."""
+    """Base class of growth laws: `law(x)` is `dx/dt` in cells/day for `x` cells.
+
+    Subclasses implement `rate_above_one(x)`, the law for `x >= 1` cell; `__call__` adds the
+    linear continuation below one cell described in the module docs.
+    """
 
     @abc.abstractmethod
+    def rate_above_one(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """Growth rate in cells/day for `x >= 1` cells (elementwise)."""
+
     def __call__(self, x: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:
         """Growth rate in cells/day of a tumour of `x` cells (elementwise)."""
+        x = jnp.asarray(x)
+        at_least_one = x >= 1
+        safe = jnp.where(at_least_one, x, 1.0)
+        return jnp.where(
+            at_least_one,
+            self.rate_above_one(safe),
+            jnp.maximum(x, 0.0) * self.rate_above_one(jnp.ones_like(safe)),
+        )
 
     def __check_init__(self):
         check_parameters(self)
@@ -71,9 +71,8 @@ class Exponential(AbstractGrowth):
         units="1/day", domain=Domain.NONNEGATIVE, description="exponential growth rate"
     )
 
-    def __call__(self, x):
-        x = jnp.asarray(x)
-        return self.rate * jnp.maximum(x, 0.0)
+    def rate_above_one(self, x):
+        return self.rate * x
 
 
 class Logistic(AbstractGrowth):
@@ -94,8 +93,7 @@ class Logistic(AbstractGrowth):
         units="cells", domain=Domain.POSITIVE, description="carrying capacity"
     )
 
-    def __call__(self, x):
-        x = jnp.maximum(jnp.asarray(x), 0.0)
+    def rate_above_one(self, x):
         return self.rate * x * (1 - x / self.capacity)
 
 
@@ -120,9 +118,8 @@ class Gompertz(AbstractGrowth):
         units="cells", domain=Domain.POSITIVE, description="Gompertz plateau size"
     )
 
-    def __call__(self, x):
-        positive, safe = _safe_positive(jnp.asarray(x))
-        return jnp.where(positive, self.rate * safe * jnp.log(self.capacity / safe), 0.0)
+    def rate_above_one(self, x):
+        return self.rate * x * jnp.log(self.capacity / x)
 
 
 class GeneralisedLogistic(AbstractGrowth):
@@ -149,10 +146,8 @@ class GeneralisedLogistic(AbstractGrowth):
         units="1", domain=Domain.POSITIVE, description="Richards shape exponent"
     )
 
-    def __call__(self, x):
-        positive, safe = _safe_positive(jnp.asarray(x))
-        value = self.rate * safe * (1 - (safe / self.capacity) ** self.exponent)
-        return jnp.where(positive, value, 0.0)
+    def rate_above_one(self, x):
+        return self.rate * x * (1 - (x / self.capacity) ** self.exponent)
 
 
 class VonBertalanffy(AbstractGrowth):
@@ -182,11 +177,8 @@ class VonBertalanffy(AbstractGrowth):
         units="1", domain=Domain.OPEN_UNIT_INTERVAL, description="production exponent"
     )
 
-    def __call__(self, x):
-        x = jnp.asarray(x)
-        return self.production * power_continued(x, self.exponent) - self.loss * jnp.maximum(
-            x, 0.0
-        )
+    def rate_above_one(self, x):
+        return self.production * x**self.exponent - self.loss * x
 
 
 class PowerGrowth(AbstractGrowth):
@@ -211,5 +203,5 @@ class PowerGrowth(AbstractGrowth):
         units="1", domain=Domain.HALF_OPEN_UNIT_INTERVAL, description="power-law growth exponent"
     )
 
-    def __call__(self, x):
-        return self.coefficient * power_continued(jnp.asarray(x), self.exponent)
+    def rate_above_one(self, x):
+        return self.coefficient * x**self.exponent

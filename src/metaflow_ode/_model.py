@@ -23,12 +23,12 @@ from ._failure import Failure
 from ._growth import AbstractGrowth
 from ._params import (
     Domain,
-    to_leaf,
     check_parameters,
     check_value,
     is_concrete,
     parameter,
     parameter_fields,
+    to_leaf,
 )
 from ._route_kinds import RouteKind
 
@@ -56,7 +56,7 @@ def _check_instance(owner: str, argument: str, value: Any, cls: type, *, optiona
     if not isinstance(value, cls):
         hints = {
             AbstractGrowth: "a growth law instance, e.g. `mfo.Gompertz(rate=..., capacity=...)`",
-            AbstractEmission: "an emission law instance, e.g. `mfo.PowerLaw(coefficient, exponent)`",
+            AbstractEmission: "an emission law instance, e.g. `mfo.PowerLaw(m, alpha)`",
         }
         hint = hints.get(cls, f"a `{cls.__name__}` instance")
         got = "a class" if isinstance(value, type) else type(value).__name__
@@ -118,7 +118,9 @@ class Organ(eqx.Module):
         _check_instance(owner, "growth", growth, AbstractGrowth, optional=False)
         _check_instance(owner, "emission", emission, AbstractEmission, optional=True)
         _check_instance(owner, "failure", failure, Failure, optional=True)
-        _check_instance(owner, "metastasis_growth", metastasis_growth, AbstractGrowth, optional=True)
+        _check_instance(
+            owner, "metastasis_growth", metastasis_growth, AbstractGrowth, optional=True
+        )
         _check_instance(
             owner, "metastasis_emission", metastasis_emission, AbstractEmission, optional=True
         )
@@ -253,7 +255,10 @@ class Transfer(eqx.Module):
         units="1", domain=Domain.UNIT_INTERVAL, description="share of source emission", default=None
     )
     rate: Float[ArrayLike, ""] | None = parameter(
-        units="1/day", domain=Domain.NONNEGATIVE, description="outflow rate from carrier", default=None
+        units="1/day",
+        domain=Domain.NONNEGATIVE,
+        description="outflow rate from carrier",
+        default=None,
     )
     efficiency: Float[ArrayLike, ""] | None = parameter(
         units="1",
@@ -287,9 +292,7 @@ class Transfer(eqx.Module):
         if name is None:
             name = f"{source}->{target}"
         elif not isinstance(name, str) or "." in name or not name:
-            raise ValueError(
-                f"`Transfer(name={name!r})` must be a non-empty string without '.'."
-            )
+            raise ValueError(f"`Transfer(name={name!r})` must be a non-empty string without '.'.")
         self.source = source
         self.target = target
         self.kind = kind
@@ -413,7 +416,13 @@ class Model(eqx.Module):
         for i, organ in enumerate(self.organs):
             organ_where = lambda m, i=i: m.organs[i]  # noqa: E731
             add(organ.name, organ_where, organ)
-            for attr in ("growth", "emission", "metastasis_growth", "metastasis_emission", "failure"):
+            for attr in (
+                "growth",
+                "emission",
+                "metastasis_growth",
+                "metastasis_emission",
+                "failure",
+            ):
                 sub = getattr(organ, attr)
                 if sub is not None:
                     add(
@@ -495,7 +504,9 @@ def _as_tuple(argument: str, value: Any, cls: type) -> tuple:
     return items
 
 
-def _resolve_transfer(transfer: Transfer, organs: tuple[Organ, ...], carriers: tuple[Carrier, ...]) -> Transfer:
+def _resolve_transfer(
+    transfer: Transfer, organs: tuple[Organ, ...], carriers: tuple[Carrier, ...]
+) -> Transfer:
     """Check a transfer's ends and fill its defaults according to them."""
     organ_names = {o.name for o in organs}
     carrier_names = {c.name for c in carriers}

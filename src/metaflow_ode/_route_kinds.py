@@ -60,9 +60,15 @@ class RouteKind:
 
 Haematogenous = RouteKind("haematogenous", "haematogenous (blood-borne)", "haematogenous")
 Lymphatic = RouteKind("lymphatic", "lymphatic", "lymphatic")
-IntraCavity = RouteKind("intra_cavity", "intra-cavity (peritoneal, pleural, pericardial)", "intra_cavity")
-Intraluminal = RouteKind("intraluminal", "intraluminal (along a hollow organ's lumen)", "intraluminal")
-PerContinuitatem = RouteKind("per_continuitatem", "per continuitatem (direct invasion)", "per_continuitatem")
+IntraCavity = RouteKind(
+    "intra_cavity", "intra-cavity (peritoneal, pleural, pericardial)", "intra_cavity"
+)
+Intraluminal = RouteKind(
+    "intraluminal", "intraluminal (along a hollow organ's lumen)", "intraluminal"
+)
+PerContinuitatem = RouteKind(
+    "per_continuitatem", "per continuitatem (direct invasion)", "per_continuitatem"
+)
 Perineural = RouteKind("perineural", "perineural (along nerve sheaths)", "perineural")
 Perivascular = RouteKind("perivascular", "perivascular (along vessel walls)", "perivascular")
 Iatrogenic = RouteKind("iatrogenic", "iatrogenic (displaced by a procedure)", "iatrogenic")
@@ -83,7 +89,10 @@ PerivascularEmissary = RouteKind(
     True,
 )
 BrainToCSF = RouteKind(
-    "brain_to_csf", "secondary spread from brain lesions into the CSF and meninges", "brain_to_csf", True
+    "brain_to_csf",
+    "secondary spread from brain lesions into the CSF and meninges",
+    "brain_to_csf",
+    True,
 )
 
 #: Every route kind, in the order used for the `route` dimension of outputs.

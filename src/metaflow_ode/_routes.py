@@ -54,7 +54,9 @@ def topology(model: Model) -> Topology:
     o_index = {n: i for i, n in enumerate(organs)}
     c_index = {n: i for i, n in enumerate(carriers)}
     k_index = {k: i for i, k in enumerate(kinds)}
-    edges: dict[tuple[bool, bool], list] = {(a, b): [] for a in (True, False) for b in (True, False)}
+    edges: dict[tuple[bool, bool], list] = {
+        (a, b): [] for a in (True, False) for b in (True, False)
+    }
     for i, t in enumerate(model.transfers):
         s_organ, d_organ = t.source in o_index, t.target in o_index
         s = o_index[t.source] if s_organ else c_index[t.source]
@@ -110,7 +112,11 @@ def rates(model: Model, topo: Topology | None = None) -> Rates:
     cc = scatter((n_c, n_c), topo.carrier_to_carrier, rate, ts_)
     co = scatter((n_k, n_o, n_c), topo.carrier_to_organ, rate, kts)
     co_col = scatter((n_k, n_o, n_c), topo.carrier_to_organ, lambda t: t.rate * t.efficiency, kts)
-    clearance = jnp.stack([jnp.asarray(c.clearance, f64) for c in model.carriers]) if n_c else jnp.zeros((0,), f64)
+    clearance = (
+        jnp.stack([jnp.asarray(c.clearance, f64) for c in model.carriers])
+        if n_c
+        else jnp.zeros((0,), f64)
+    )
     exit_rate = clearance + cc.sum(axis=0) + co.sum(axis=(0, 1))
     sent = oo.sum(axis=(0, 1)) + oc.sum(axis=0)
     return Rates(

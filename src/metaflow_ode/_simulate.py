@@ -100,6 +100,8 @@ class Solution(eqx.Module):
     Shapes: T save times, O organs, C carriers, K route kinds present in the model, N
     threshold criteria; origin axes have length 2 (primary, secondary). Cells and days.
     Entries after a solver failure are NaN (only reachable with `throw=False`; see `result`).
+    The accounting totals (`shed`, `arrived`, `cleared`, `lost`) are `None` unless
+    `Lumped(accounting=True)`.
     """
 
     ts: Float[Array, " T"]
@@ -108,10 +110,10 @@ class Solution(eqx.Module):
     carrier: Float[Array, "T 2 C"]
     seeding_rate: Float[Array, "T K 2 O"]
     colonies: Float[Array, "T 2 O"]
-    shed: Float[Array, "T 2 O"]
-    arrived: Float[Array, "T 2 O"]
-    cleared: Float[Array, "T 2 C"]
-    lost: Float[Array, "T 2 O"]
+    shed: Float[Array, "T 2 O"] | None
+    arrived: Float[Array, "T 2 O"] | None
+    cleared: Float[Array, "T 2 C"] | None
+    lost: Float[Array, "T 2 O"] | None
     crossing_times: Float[Array, " N"]
     result: Int[Array, ""]
     t_reached: Float[Array, ""]
@@ -134,18 +136,23 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
     global _trace_count
     _trace_count += 1
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
-    system = LumpedSystem(model, dynamic_carriers=dynamic)
+    system = LumpedSystem(model, dynamic_carriers=dynamic, accounting=resolution.accounting)
     y0 = system.initial_state(model)
     term = dfx.ODETerm(lambda t, y, args: args[0](t, y, None))
     n_crit = len(system.criteria)
-    solve_kwargs = dict(
-        stepsize_controller=controller, max_steps=max_steps, throw=False
-    )
+    solve_kwargs = dict(stepsize_controller=controller, max_steps=max_steps, throw=False)
 
     if n_crit == 0:
         sol = dfx.diffeqsolve(
-            term, solver, t0, t1, None, y0, (system, None),
-            saveat=dfx.SaveAt(ts=ts), **solve_kwargs,
+            term,
+            solver,
+            t0,
+            t1,
+            None,
+            y0,
+            (system, None),
+            saveat=dfx.SaveAt(ts=ts),
+            **solve_kwargs,
         )
         ys = sol.ys
         result = sol.result._value
@@ -187,22 +194,29 @@ def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwa
     def segment(carry, _):
         tstart, y, crossed, times, ys, result, steps = carry
         sol = dfx.diffeqsolve(
-            term, solver, tstart, t1, None, y, (system, crossed),
+            term,
+            solver,
+            tstart,
+            t1,
+            None,
+            y,
+            (system, crossed),
             saveat=dfx.SaveAt(
                 subs=[dfx.SubSaveAt(ts=jnp.clip(ts, tstart, t1)), dfx.SubSaveAt(t1=True)]
             ),
-            event=event, **solve_kwargs,
+            event=event,
+            **solve_kwargs,
         )
         code = sol.result._value
         ok = (code == _OK) | (code == _EVENT)
         still_running = result == _OK
         tend = sol.ts[1][-1]
         yend = jax.tree.map(lambda a: a[-1], sol.ys[1])
-        in_segment = (ts >= tstart) & (ts <= tend) & ok & still_running
+        # Saves the solver reached are finite; after a failure the rest stay NaN.
+        reached = jnp.isfinite(sol.ts[0])
+        in_segment = still_running & reached & (ts >= tstart) & jnp.where(ok, ts <= tend, True)
         ys = jax.tree.map(
-            lambda new, old: jnp.where(
-                in_segment.reshape((-1,) + (1,) * (new.ndim - 1)), new, old
-            ),
+            lambda new, old: jnp.where(in_segment.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
             sol.ys[0],
             ys,
         )
@@ -214,7 +228,8 @@ def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwa
         failed = still_running & ~ok
         result = jnp.where(failed, code, result)
         t_next = jnp.where(event_here, tend, t1)
-        t_next = jnp.where(failed, tstart, t_next)
+        t_failed = jnp.max(jnp.where(reached, sol.ts[0], tstart))
+        t_next = jnp.where(failed, t_failed, t_next)
         y_next = jax.tree.map(lambda a, b: jnp.where(event_here, a, b), yend, y)
         steps = steps + jnp.where(still_running, sol.stats["num_steps"], 0)
         return (t_next, y_next, crossed, times, ys, result, steps), None
@@ -239,10 +254,10 @@ def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -
         carrier=carrier,
         seeding_rate=seeding,
         colonies=ys["colonies"],
-        shed=ys["shed"],
-        arrived=ys["arrived"],
-        cleared=ys["cleared"],
-        lost=ys["lost"],
+        shed=ys.get("shed"),
+        arrived=ys.get("arrived"),
+        cleared=ys.get("cleared"),
+        lost=ys.get("lost"),
         crossing_times=crossing,
         result=jnp.asarray(result),
         t_reached=jnp.asarray(t_reached, jnp.float64),
@@ -274,7 +289,8 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
     ts = saveat.resolve(t0, t1)
     if not isinstance(resolution, Lumped):
         raise TypeError(
-            f"`simulate(resolution=...)` must be `mfo.Lumped(...)`, got {type(resolution).__name__}."
+            f"`simulate(resolution=...)` must be `mfo.Lumped(...)`, "
+            f"got {type(resolution).__name__}."
         )
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
     if solver is None:
@@ -289,7 +305,9 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
         if value <= 0:
             raise ValueError(f"`simulate({name}=...)` must be > 0, got {value}.")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"`simulate(max_steps=...)` must be a positive integer, got {max_steps!r}.")
+        raise ValueError(
+            f"`simulate(max_steps=...)` must be a positive integer, got {max_steps!r}."
+        )
     if isinstance(solver, dfx.AbstractImplicitSolver):
         # Proportional-integral gains for implicit solvers: with the default integral-only
         # controller Kvaerno5 rejects about every other step on smooth growth curves
@@ -328,8 +346,15 @@ def solve(
         model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
     )
     return _solve(
-        model, jnp.asarray(ts), jnp.asarray(t0), jnp.asarray(t1), resolution, solver,
-        controller, max_steps, root_finder,
+        model,
+        jnp.asarray(ts),
+        jnp.asarray(t0),
+        jnp.asarray(t1),
+        resolution,
+        solver,
+        controller,
+        max_steps,
+        root_finder,
     )
 
 
@@ -361,7 +386,9 @@ def raise_for_result(solution: Solution, *, max_steps: int) -> None:
             "values (extreme rates make the model very stiff; use a stiff solver such as "
             "`diffrax.Kvaerno5()`) and the tolerances."
         )
-    raise SolverError(f"{result_message(code)}\n{hint}\nPass `throw=False` to get the partial result.")
+    raise SolverError(
+        f"{result_message(code)}\n{hint}\nPass `throw=False` to get the partial result."
+    )
 
 
 def simulate(
@@ -404,15 +431,24 @@ def simulate(
     if not isinstance(throw, bool):
         raise TypeError("`simulate(throw=...)` must be True or False.")
     solution = solve(
-        model, t1, t0=t0, saveat=saveat, resolution=resolution, solver=solver, rtol=rtol,
-        atol=atol, max_steps=max_steps,
+        model,
+        t1,
+        t0=t0,
+        saveat=saveat,
+        resolution=resolution,
+        solver=solver,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
     )
     solution = jax.device_get(solution)
     if throw:
         raise_for_result(solution, max_steps=max_steps)
     options = {
         "resolution": repr(resolution),
-        "solver": type(solver or _default_solver(bool(model.carriers) and not resolution.eliminate_carriers)).__name__,
+        "solver": type(
+            solver or _default_solver(bool(model.carriers) and not resolution.eliminate_carriers)
+        ).__name__,
         "rtol": float(rtol),
         "atol": float(atol),
     }

@@ -5,10 +5,10 @@ State (a dict pytree; origin axis 0 = primary, 1 = secondary):
 - `primary`: cells of the primary tumour;
 - `metastatic[O]`: metastatic cells per organ;
 - `carrier[2, C]`: cells in transit per carrier and origin (dynamic carriers only);
-- cumulative counters, integrated alongside so that they are exact to solver tolerance:
-  `colonies[2, O]` (colonies founded), `shed[2, O]` (cells shed), `arrived[2, O]` (cells
-  arriving, colonising or not), `cleared[2, C]` (cells dying in transit), `lost[2, O]` (shed
-  cells sent nowhere).
+- `colonies[2, O]`: cumulative colonies founded;
+- with `Lumped(accounting=True)`, cumulative counters integrated alongside: `shed[2, O]`
+  (cells shed), `arrived[2, O]` (cells arriving, colonising or not), `cleared[2, C]` (cells
+  dying in transit), `lost[2, O]` (shed cells sent nowhere).
 
 Equations, with `E[o, i]` the emission of organ `i` of origin `o` and `c[o, k]` carrier cells:
 
@@ -57,7 +57,10 @@ def _group_laws(laws) -> tuple[_LawGroup, ...]:
     out = []
     for members in groups.values():
         index = tuple(i for i, _ in members)
-        stacked = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(v, jnp.float64) for v in leaves]), *[law for _, law in members])
+        stacked = jax.tree.map(
+            lambda *leaves: jnp.stack([jnp.asarray(v, jnp.float64) for v in leaves]),
+            *[law for _, law in members],
+        )
         out.append(_LawGroup(index, stacked))
     return tuple(out)
 
@@ -100,6 +103,7 @@ class LumpedSystem(eqx.Module):
 
     topo: Topology = eqx.field(static=True)
     dynamic_carriers: bool = eqx.field(static=True)
+    accounting: bool = eqx.field(static=True)
     criteria: Criteria = eqx.field(static=True)
     primary_growth: PyTree
     primary_emission: PyTree
@@ -109,9 +113,10 @@ class LumpedSystem(eqx.Module):
     carrier_operator: Float[Array, "C O"]
     thresholds: Float[Array, " N"]
 
-    def __init__(self, model: Model, *, dynamic_carriers: bool):
+    def __init__(self, model: Model, *, dynamic_carriers: bool, accounting: bool = False):
         self.topo = topology(model)
         self.dynamic_carriers = dynamic_carriers
+        self.accounting = accounting
         self.criteria = criteria(model)
         primary = model.primary_organ
         self.primary_growth = primary.growth
@@ -172,7 +177,6 @@ class LumpedSystem(eqx.Module):
         del t, args
         E = self.emissions(y)
         c = self.carrier_cells(y, E)
-        arriving = self.arrivals(E, c, colonising=False).sum(axis=0)
         colonising = self.arrivals(E, c, colonising=True).sum(axis=0)
         dy = {
             "primary": (
@@ -181,14 +185,17 @@ class LumpedSystem(eqx.Module):
             ),
             "metastatic": _apply(self.growth, y["metastatic"]) - E[1] + colonising.sum(axis=0),
             "colonies": colonising,
-            "shed": E,
-            "arrived": arriving,
-            "cleared": c * self.rates.clearance,
-            "lost": E * self.rates.lost_fraction,
         }
+        if self.accounting:
+            dy["shed"] = E
+            dy["arrived"] = self.arrivals(E, c, colonising=False).sum(axis=0)
+            dy["cleared"] = c * self.rates.clearance
+            dy["lost"] = E * self.rates.lost_fraction
         if self.dynamic_carriers:
             r = self.rates
-            dy["carrier"] = E @ r.organ_to_carrier.T + c @ r.carrier_to_carrier.T - c * r.carrier_exit
+            dy["carrier"] = (
+                E @ r.organ_to_carrier.T + c @ r.carrier_to_carrier.T - c * r.carrier_exit
+            )
         return dy
 
     def initial_state(self, model: Model):
@@ -201,11 +208,9 @@ class LumpedSystem(eqx.Module):
             "primary": jnp.asarray(model.primary_organ.initial, jnp.float64),
             "metastatic": metastatic,
             "colonies": zeros_o,
-            "shed": zeros_o,
-            "arrived": zeros_o,
-            "cleared": jnp.zeros((2, n_c)),
-            "lost": zeros_o,
         }
+        if self.accounting:
+            y0.update(shed=zeros_o, arrived=zeros_o, cleared=jnp.zeros((2, n_c)), lost=zeros_o)
         if self.dynamic_carriers:
             y0["carrier"] = jnp.zeros((2, n_c))
         return y0
@@ -213,7 +218,7 @@ class LumpedSystem(eqx.Module):
 
 def _thresholds(model: Model, crit: Criteria) -> Array:
     values = []
-    for organ_index, level in zip(crit.organ, crit.level):
+    for organ_index, level in zip(crit.organ, crit.level, strict=True):
         if level == "lethal":
             values.append(jnp.asarray(model.lethal_burden, jnp.float64))
             continue

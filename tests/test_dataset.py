@@ -1,0 +1,134 @@
+"""Output dataset: names, attributes, lossless netCDF, route kinds (CNS included), errors."""
+
+import diffrax as dfx
+import numpy as np
+import pytest
+import xarray as xr
+
+import metaflow_ode as mfo
+
+
+@pytest.fixture(scope="module")
+def cns_model():
+    # A small graph through the CNS routes of Sparrer et al. 2025 (Fig. 4).
+    g = mfo.Gompertz(0.02, 1e10)
+    e = mfo.PowerLaw(1e-4, 0.9)
+    return mfo.Model(
+        [
+            mfo.Organ("lung", g, e, primary=True, volume=1000.0),
+            mfo.Organ("brain", g, e, volume=1400.0, failure=mfo.Failure(burden=1e8)),
+            mfo.Organ("leptomeninges", g, volume=50.0),
+            mfo.Organ("orbit", g),
+            mfo.Organ("skull", g, e),
+            mfo.Organ("peritoneum", g),
+        ],
+        [
+            mfo.Carrier("arterial_blood", mfo.Haematogenous, half_life=0.1),
+            mfo.Carrier("csf", mfo.IntraCavity, half_life=2.0, volume=150.0),
+        ],
+        [
+            mfo.Transfer("lung", "arterial_blood", kind=mfo.Haematogenous, fraction=0.8),
+            mfo.Transfer("arterial_blood", "brain", kind=mfo.Haematogenous, rate=2.0),
+            mfo.Transfer("arterial_blood", "skull", kind=mfo.Haematogenous, rate=2.0),
+            mfo.Transfer("arterial_blood", "csf", kind=mfo.ChoroidPlexus, rate=0.5),
+            mfo.Transfer("brain", "csf", kind=mfo.BrainToCSF, fraction=0.5),
+            mfo.Transfer("skull", "csf", kind=mfo.PerivascularEmissary, fraction=0.5),
+            mfo.Transfer("csf", "leptomeninges", kind=mfo.IntraCavity, rate=1.0),
+            mfo.Transfer("brain", "orbit", kind=mfo.PerineuralOptic, fraction=0.1),
+            mfo.Transfer("lung", "peritoneum", kind=mfo.Iatrogenic, fraction=0.1),
+        ],
+        name="cns_test",
+    )
+
+
+@pytest.fixture(scope="module")
+def cns_dataset(cns_model):
+    return mfo.simulate(cns_model, 1200.0, saveat=mfo.every(200.0))
+
+
+def test_route_kinds_carry_through(cns_dataset):
+    ds = cns_dataset
+    assert list(ds.route.values) == [
+        "haematogenous",
+        "intra_cavity",
+        "iatrogenic",
+        "choroid_plexus",
+        "perineural_optic",
+        "perivascular_emissary",
+        "brain_to_csf",
+    ]
+    assert ds.route_family.sel(route="perineural_optic").item() == "perineural"
+    rate = ds.seeding_rate.isel(time=-1).sum("origin")
+    # Each organ is seeded exactly through the routes that deliver into it.
+    assert float(rate.sel(organ="orbit", route="perineural_optic")) > 0
+    assert float(rate.sel(organ="leptomeninges", route="intra_cavity")) > 0
+    assert float(rate.sel(organ="peritoneum", route="iatrogenic")) > 0
+    assert float(rate.sel(organ="orbit").drop_sel(route="perineural_optic").sum()) == 0
+    # Carrier routes are reported by the kind of the transfer that delivers into the organ;
+    # CSF cells from the choroid plexus reach the leptomeninges via the CSF (intra-cavity).
+    assert float(rate.sel(route="choroid_plexus").sum()) == 0
+    # The orbit is reached only from brain metastases: secondary origin only.
+    orbit = ds.seeding_rate.isel(time=-1).sel(organ="orbit", route="perineural_optic")
+    assert float(orbit.sel(origin="primary")) == 0 and float(orbit.sel(origin="secondary")) > 0
+
+
+def test_every_variable_has_units_and_long_name(cns_dataset):
+    for name, variable in cns_dataset.variables.items():
+        if name in cns_dataset.dims and name not in ("time",):
+            continue
+        assert "long_name" in variable.attrs, name
+        if name not in ("route_family",):
+            assert "units" in variable.attrs or name in cns_dataset.coords, name
+    for name in (
+        "burden",
+        "volume",
+        "replaced_fraction",
+        "carrier_cells",
+        "seeding_rate",
+        "colonies",
+        "p_metastasis",
+        "failure_time",
+        "warning_time",
+        "death_time",
+        "cause_of_death",
+    ):
+        assert name in cns_dataset.data_vars
+    assert cns_dataset.attrs["metaflow_ode_version"] == mfo.__version__
+    assert '"brain.growth.rate": 0.02' in cns_dataset.attrs["parameters"]
+
+
+def test_derived_variables(cns_dataset, cns_model):
+    ds = cns_dataset
+    np.testing.assert_allclose(ds.volume.values, ds.burden.values / 1e9)
+    np.testing.assert_allclose(
+        ds.replaced_fraction.sel(organ="brain").values,
+        ds.burden.sel(organ="brain").values / 1e9 / 1400.0,
+    )
+    assert np.all(np.isnan(ds.replaced_fraction.sel(organ="orbit").values))
+    np.testing.assert_allclose(
+        ds.p_metastasis.values, 1 - np.exp(-ds.colonies.sum("origin").values)
+    )
+    np.testing.assert_allclose(
+        ds.burden.sel(organ="lung").values,
+        ds.primary_burden.values + ds.metastatic_burden.sel(organ="lung").values,
+    )
+
+
+def test_netcdf_round_trip_is_lossless(cns_dataset, tmp_path):
+    path = mfo.write_netcdf(cns_dataset, tmp_path / "run.nc")
+    with xr.open_dataset(path) as back:
+        back.load()
+    xr.testing.assert_identical(back, cns_dataset)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]  # no temporary left behind
+
+
+def test_solver_failure_raises_with_diagnosis(cns_model):
+    with pytest.raises(mfo.SolverError, match=r"(?s)maximum number of solver steps.*max_steps=5"):
+        mfo.simulate(cns_model, 1200.0, max_steps=5)
+
+
+def test_solver_failure_reported_with_throw_false(cns_model):
+    ds = mfo.simulate(cns_model, 1200.0, max_steps=5, throw=False, solver=dfx.Tsit5())
+    assert "maximum number of solver steps" in str(ds.solver_status.values)
+    assert np.isnan(ds.burden.isel(time=-1)).all()
+    assert np.isfinite(ds.burden.isel(time=0)).all()
