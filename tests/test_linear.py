@@ -133,3 +133,32 @@ def test_seeding_by_route_and_origin(solved):
     assert float(rate.sel(organ="bone", route="per_continuitatem", origin="primary")) == 0
     assert float(rate.sel(organ="bone", route="per_continuitatem", origin="secondary")) > 0
     assert float(rate.sel(organ="prim").sum()) == 0
+
+
+def test_primary_and_metastasis_emission_differ_in_the_primary_organ():
+    # One organ holding the primary tumour (emission m1) and its own metastases (emission m2),
+    # half of every emission seeding the same organ. Closed form:
+    #   xp' = (r - m1) xp,  M' = (r - m2/2) M + (m1/2) xp
+    #   M(t) = (m1/2) xp0 (e^{(r-m1)t} - e^{(r-m2/2)t}) / (m2/2 - m1)
+    r, m1, m2, xp0 = 0.03, 2e-3, 8e-3, 1e4
+    model = mfo.Model(
+        [
+            mfo.Organ(
+                "site",
+                mfo.Exponential(r),
+                mfo.PowerLaw(m1, 1.0),
+                initial=xp0,
+                primary=True,
+                metastasis_emission=mfo.PowerLaw(m2, 1.0),
+            )
+        ],
+        transfers=[mfo.Transfer("site", "site", kind=mfo.IntraOrgan, fraction=0.5)],
+        lethal_burden=None,
+    )
+    t = np.array([0.0, 50.0, 200.0])
+    ds = mfo.simulate(model, 200.0, saveat=mfo.at(t), rtol=1e-12, atol=1e-12)
+    metastatic = 0.5 * m1 * xp0 * (np.exp((r - m1) * t) - np.exp((r - m2 / 2) * t)) / (m2 / 2 - m1)
+    np.testing.assert_allclose(ds.primary_burden.values, xp0 * np.exp((r - m1) * t), rtol=1e-9)
+    np.testing.assert_allclose(
+        ds.metastatic_burden.sel(organ="site").values, metastatic, rtol=1e-9, atol=1e-12
+    )
