@@ -157,7 +157,8 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
         ys = sol.ys
         result = sol.result._value
         ok = result == _OK
-        ys = jax.tree.map(lambda a: jnp.where(ok, a, jnp.where(jnp.isfinite(a), a, jnp.nan)), ys)
+        # diffrax fills saves it never reached with inf; report them as NaN.
+        ys = jax.tree.map(lambda a: jnp.where(ok | jnp.isfinite(a), a, jnp.nan), ys)
         crossing = jnp.zeros((0,))
         steps = sol.stats["num_steps"]
         t_reached = jnp.where(ok, t1, jnp.max(jnp.where(jnp.isfinite(sol.ts), sol.ts, t0)))
@@ -320,6 +321,24 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
     return ts, t0, t1, resolution, solver, controller, max_steps, root_finder
 
 
+def _prepare_and_solve(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
+    """Validate the options, run the compiled solve; return it and the solver used."""
+    options = _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps)
+    ts, t0, t1, resolution, solver, controller, max_steps, root_finder = options
+    solution = _solve(
+        model,
+        jnp.asarray(ts),
+        jnp.asarray(t0),
+        jnp.asarray(t1),
+        resolution,
+        solver,
+        controller,
+        max_steps,
+        root_finder,
+    )
+    return solution, solver
+
+
 def solve(
     model: Model,
     t1: float,
@@ -342,20 +361,10 @@ def solve(
 
     Arguments are those of [`simulate`][metaflow_ode.simulate].
     """
-    ts, t0, t1, resolution, solver, controller, max_steps, root_finder = _options(
+    solution, _ = _prepare_and_solve(
         model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
     )
-    return _solve(
-        model,
-        jnp.asarray(ts),
-        jnp.asarray(t0),
-        jnp.asarray(t1),
-        resolution,
-        solver,
-        controller,
-        max_steps,
-        root_finder,
-    )
+    return solution
 
 
 def result_message(code: int) -> str:
@@ -430,25 +439,15 @@ def simulate(
 
     if not isinstance(throw, bool):
         raise TypeError("`simulate(throw=...)` must be True or False.")
-    solution = solve(
-        model,
-        t1,
-        t0=t0,
-        saveat=saveat,
-        resolution=resolution,
-        solver=solver,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
+    solution, solver = _prepare_and_solve(
+        model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
     )
     solution = jax.device_get(solution)
     if throw:
         raise_for_result(solution, max_steps=max_steps)
     options = {
         "resolution": repr(resolution),
-        "solver": type(
-            solver or _default_solver(bool(model.carriers) and not resolution.eliminate_carriers)
-        ).__name__,
+        "solver": type(solver).__name__,
         "rtol": float(rtol),
         "atol": float(atol),
     }
