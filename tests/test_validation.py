@@ -286,3 +286,12 @@ def test_simulate_options_validated(small_model):
         mfo.simulate(small_model, 10.0, saveat=mfo.at([0.0, 20.0]))
     with pytest.raises(ValueError, match=r"rtol=.*> 0"):
         mfo.simulate(small_model, 10.0, rtol=-1.0)
+
+
+def test_parameter_values_match_the_listing_and_round_trip(small_model):
+    values = small_model.parameter_values()
+    table = mfo.parameters(small_model)
+    assert list(values) == list(table.index)
+    assert all(float(values[p]) == table.loc[p, "value"] for p in values)
+    same = small_model.with_parameters(values)
+    assert mfo.parameters(same).equals(table)

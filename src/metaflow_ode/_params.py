@@ -24,7 +24,6 @@ import numpy as np
 class Domain(enum.Enum):
     """Admissible values of a parameter."""
 
-    REAL = "a finite real number"
     POSITIVE = "a finite number > 0"
     NONNEGATIVE = "a finite number >= 0"
     UNIT_INTERVAL = "a number in [0, 1]"
@@ -34,8 +33,6 @@ class Domain(enum.Enum):
     def contains(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
-        if self is Domain.REAL:
-            return True
         if self is Domain.POSITIVE:
             return value > 0
         if self is Domain.NONNEGATIVE:
