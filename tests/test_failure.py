@@ -99,3 +99,19 @@ def test_no_crossing_gives_nan(two_organ_exponential):
     assert np.all(np.isnan(ds.failure_time.values))
     assert np.isnan(float(ds.death_time))
     assert str(ds.cause_of_death.values) == ""
+
+
+@pytest.mark.parametrize("t1", [300.0, 800.0, 1500.0])
+def test_state_saved_at_t1_is_exact_with_and_without_crossings(t1):
+    # Regression: with threshold criteria the solve runs in segments; the save at exactly t1
+    # must hold the state at t1, whether no crossing (t1 = 300), one (800) or both (1500)
+    # happened before it, and the empty segments after t1 must not overwrite it.
+    model = mfo.Model(
+        [mfo.Organ("liver", mfo.Gompertz(A, B), primary=True, failure=mfo.Failure(burden=1e10))],
+        lethal_burden=None,
+    )
+    exact = lambda t: B * np.exp(np.log(1.0 / B) * np.exp(-A * t))  # noqa: E731
+    for saveat in (mfo.at([t1]), mfo.at([t1 / 3, t1]), mfo.every(t1 / 4)):
+        ds = mfo.simulate(model, t1, saveat=saveat, rtol=1e-12, atol=1e-6)
+        got = ds.primary_burden.values
+        np.testing.assert_allclose(got, exact(ds.time.values), rtol=1e-7)

@@ -215,24 +215,26 @@ def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwa
         yend = jax.tree.map(lambda a: a[-1], sol.ys[1])
         # Saves the solver reached are finite; after a failure the rest stay NaN.
         reached = jnp.isfinite(sol.ts[0])
-        in_segment = still_running & reached & (ts >= tstart) & jnp.where(ok, ts <= tend, True)
+        # Once t1 is reached the remaining segments are empty: they must not overwrite saves.
+        active = still_running & (tstart < t1)
+        in_segment = active & reached & (ts >= tstart) & jnp.where(ok, ts <= tend, True)
         ys = jax.tree.map(
             lambda new, old: jnp.where(in_segment.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
             sol.ys[0],
             ys,
         )
         g = jnp.where(crossed, -jnp.inf, system.criterion_values(yend))
-        event_here = (code == _EVENT) & still_running
+        event_here = (code == _EVENT) & active
         newly = event_here & ~crossed & ((g >= -1e-9) | (index == jnp.argmax(g)))
         times = jnp.where(newly, tend, times)
         crossed = crossed | newly
-        failed = still_running & ~ok
+        failed = active & ~ok
         result = jnp.where(failed, code, result)
         t_next = jnp.where(event_here, tend, t1)
         t_failed = jnp.max(jnp.where(reached, sol.ts[0], tstart))
         t_next = jnp.where(failed, t_failed, t_next)
-        y_next = jax.tree.map(lambda a, b: jnp.where(event_here, a, b), yend, y)
-        steps = steps + jnp.where(still_running, sol.stats["num_steps"], 0)
+        y_next = jax.tree.map(lambda a, b: jnp.where(active & ok, a, b), yend, y)
+        steps = steps + jnp.where(active, sol.stats["num_steps"], 0)
         return (t_next, y_next, crossed, times, ys, result, steps), None
 
     carry, _ = jax.lax.scan(segment, carry0, None, length=n_crit + 1)
