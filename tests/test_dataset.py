@@ -132,3 +132,33 @@ def test_solver_failure_reported_with_throw_false(cns_model):
     assert "maximum number of solver steps" in str(ds.solver_status.values)
     assert np.isnan(ds.burden.isel(time=-1)).all()
     assert np.isfinite(ds.burden.isel(time=0)).all()
+
+
+def test_ctc_per_7_5ml_against_the_quasi_steady_closed_form():
+    # Exponential primary x(t) = x0 e^{rt} shedding m x into venous blood of volume V, which
+    # cells leave by death (k_d) and arrest in the lung (k_l): with the carrier eliminated the
+    # blood holds m x / (k_d + k_l) cells, i.e. 7.5 m x / ((k_d + k_l) V) per 7.5 mL.
+    r, x0, m, k_d, k_l, volume = 0.01, 1e8, 1e-4, 90.0, 3000.0, 2300.0
+    model = mfo.Model(
+        [
+            mfo.Organ("breast", mfo.Exponential(r), mfo.PowerLaw(m, 1.0), primary=True, initial=x0),
+            mfo.Organ("lung", mfo.Exponential(0.0)),
+        ],
+        [
+            mfo.Carrier("caval_blood", mfo.Haematogenous, clearance=k_d, volume=volume),
+            mfo.Carrier("lymph", mfo.Lymphatic, clearance=1.0),
+        ],
+        [
+            mfo.Transfer("breast", "caval_blood", kind=mfo.Haematogenous, fraction=0.7),
+            mfo.Transfer("breast", "lymph", kind=mfo.Lymphatic, fraction=0.3),
+            mfo.Transfer("caval_blood", "lung", kind=mfo.Haematogenous, rate=k_l),
+            mfo.Transfer("lymph", "lung", kind=mfo.Lymphatic, rate=1.0),
+        ],
+        lethal_burden=None,
+    )
+    ds = mfo.simulate(model, 100.0, saveat=mfo.every(25.0), resolution=mfo.Lumped(True))
+    x = x0 * np.exp((r - m) * ds.time.values)  # shed cells leave the primary
+    expected = 7.5 * 0.7 * m * x / ((k_d + k_l) * volume)
+    np.testing.assert_allclose(ds.ctc_per_7_5ml.sel(carrier="caval_blood"), expected, rtol=1e-7)
+    assert np.isnan(ds.ctc_per_7_5ml.sel(carrier="lymph")).all()  # not blood
+    assert ds.ctc_per_7_5ml.attrs["units"] == "cells/(7.5 mL)"

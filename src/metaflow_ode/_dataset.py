@@ -57,6 +57,30 @@ def _describe(model: Model) -> str:
     )
 
 
+CELLSEARCH_ML = 7.5
+"""Blood sample volume (mL) of the CellSearch circulating-tumour-cell assay."""
+
+
+def _failure_burden(model: Model) -> np.ndarray:
+    density = float(np.asarray(model.cell_density))
+    out = np.full(len(model.organs), np.nan)
+    for i, organ in enumerate(model.organs):
+        failure = organ.failure
+        if failure is None:
+            continue
+        levels = []
+        if failure.burden is not None:
+            levels.append(float(np.asarray(failure.burden)))
+        if failure.replaced_fraction is not None:
+            levels.append(
+                float(np.asarray(failure.replaced_fraction))
+                * density
+                * float(np.asarray(organ.volume))
+            )
+        out[i] = min(levels)
+    return out
+
+
 def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dataset:
     """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`."""
     topo = topology(model)
@@ -88,6 +112,14 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
         [np.nan if o.volume is None else float(np.asarray(o.volume)) for o in model.organs]
     )
     colonies = np.transpose(sol["colonies"], (0, 2, 1))
+    blood_volume = np.array(
+        [
+            float(np.asarray(c.volume))
+            if c.volume is not None and c.kind.family == "haematogenous"
+            else np.nan
+            for c in model.carriers
+        ]
+    )
     origin_first = lambda a: np.transpose(a, (0, 2, 1))  # noqa: E731  (T, 2, X) -> (T, X, 2)
 
     to, too, tco = ("time", "organ"), ("time", "organ", "origin"), ("time", "carrier", "origin")
@@ -103,6 +135,13 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
             "fraction of the organ replaced by tumour (NaN where the organ has no volume)",
         ),
         "carrier_cells": (tco, origin_first(sol["carrier"]), "cells", "tumour cells in transit"),
+        "ctc_per_7_5ml": (
+            ("time", "carrier"),
+            sol["carrier"].sum(axis=1) * (CELLSEARCH_ML / blood_volume),
+            "cells/(7.5 mL)",
+            "circulating tumour cells per 7.5 mL of blood, the CellSearch sample (NaN for "
+            "carriers that are not blood or have no volume)",
+        ),
         "seeding_rate": (
             ("time", "organ", "route", "origin"),
             np.transpose(sol["seeding_rate"], (0, 3, 1, 2)),
@@ -155,6 +194,12 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
         candidates.append((lethal_time, "whole_body"))
     death_time, cause = min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "")
     data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
+    data["failure_burden"] = (
+        ("organ",),
+        _failure_burden(model),
+        "cells",
+        "burden at which the organ fails (the lower of its criteria; NaN: no criterion)",
+    )
     data["warning_time"] = (
         ("organ",),
         warning_time,
@@ -166,6 +211,14 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
         np.float64(lethal_time),
         "day",
         "time the whole-body burden reaches the lethal burden",
+    )
+    data["lethal_burden"] = (
+        (),
+        np.float64(
+            np.nan if model.lethal_burden is None else float(np.asarray(model.lethal_burden))
+        ),
+        "cells",
+        "whole-body lethal burden (NaN: none)",
     )
     data["death_time"] = ((), np.float64(death_time), "day", "time of death: first failure")
     code = int(sol["result"])
