@@ -49,5 +49,6 @@ from ._simulate import at as at
 from ._simulate import every as every
 from ._simulate import simulate as simulate
 from ._simulate import solve as solve
+from . import anatomy as anatomy
 
 __version__ = "0.1.0"

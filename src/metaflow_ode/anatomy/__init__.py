@@ -1,0 +1,25 @@
+"""Reference human physiology and the whole-body default model.
+
+- [`organ_table`][metaflow_ode.anatomy.organ_table]: reference organs (ICRP Publication 89)
+  with volume, share of cardiac output, venous drainage and source per row.
+- [`reference_model`][metaflow_ode.anatomy.reference_model]: the whole-body model of a
+  primary tumour (`PRIMARIES`: breast, colorectal, lung, prostate, melanoma, pancreas, ovary).
+- [`Physiology`][metaflow_ode.anatomy.Physiology], [`Preset`][metaflow_ode.anatomy.Preset],
+  [`preset`][metaflow_ode.anatomy.preset], [`soil_factors`][metaflow_ode.anatomy.soil_factors]:
+  the numbers behind it, with sources.
+- [`involvement`][metaflow_ode.anatomy.involvement]: organ involvement at death, the quantity
+  compared with autopsy series.
+
+Data files are read lazily, on first use.
+"""
+
+from ._data import organ_table as organ_table
+from ._involvement import involvement as involvement
+from ._involvement import site_organs as site_organs
+from ._reference import PRIMARIES as PRIMARIES
+from ._reference import SITES as SITES
+from ._reference import Physiology as Physiology
+from ._reference import Preset as Preset
+from ._reference import preset as preset
+from ._reference import reference_model as reference_model
+from ._reference import soil_factors as soil_factors
