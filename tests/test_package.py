@@ -4,6 +4,8 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+import numpy as np
+import pytest
 import xarray as xr
 
 import metaflow_ode as mfo
@@ -31,3 +33,30 @@ def test_quickstart_main_job_writes_netcdf(tmp_path, capsys):
     assert "death:" in printed and "liver" in printed
     with xr.open_dataset(out) as back:
         xr.testing.assert_identical(back.load(), ds)
+
+
+def test_demo_main_job_writes_dataset_and_figure(tmp_path, capsys):
+    from metaflow_ode import cli
+
+    out, fig = tmp_path / "demo.nc", tmp_path / "demo.png"
+    assert cli.main(["demo", "--output", str(out), "--figure", str(fig)]) == 0
+    printed = capsys.readouterr().out
+    assert "breast primary" in printed and "death:" in printed and "per 7.5 mL" in printed
+    assert fig.stat().st_size > 10_000 and fig.read_bytes()[:4] == b"\x89PNG"
+    with xr.open_dataset(out) as ds:
+        assert ds.sizes["organ"] >= 19 and float(ds.time[-1]) == 10 * 365.25
+        assert np.isfinite(float(ds.death_time))
+        visible = cli.first_visible(ds)
+        # one 5 mm lesion = 6.5e7 cells at 1e9 cells/mL: the first organ to reach it
+        first = str(visible.idxmin().values)
+        t = float(visible.min())
+        burden = ds.metastatic_burden.sel(organ=first)
+        assert float(burden.interp(time=t - 5.0)) < 6.545e7 < float(burden.interp(time=t + 5.0))
+
+
+def test_demo_command_line_rejects_unknown_primary(capsys):
+    from metaflow_ode import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--primary", "kidney"])
+    assert "--primary must be one of" in capsys.readouterr().err
