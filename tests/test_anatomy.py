@@ -101,6 +101,20 @@ def test_portal_primary_seeds_liver_before_lung_and_caval_primary_lung_first():
     assert float(first.sel(organ="lung")) < first.drop_sel(organ="lung").min()
 
 
+def test_per_bed_arrest_shifts_cells_to_that_bed():
+    base = anatomy.reference_model("pancreas", soil="uniform")
+    tight = anatomy.reference_model(
+        "pancreas", soil="uniform", physiology=anatomy.Physiology(bed_arrest={"liver": 0.99})
+    )
+    p0, p1 = (
+        mfo.dissemination_matrix(m).sum("route").sel(source="pancreas") for m in (base, tight)
+    )
+    assert float(p1.sel(target="liver")) > float(p0.sel(target="liver"))
+    assert float(p1.sel(target="lung")) < float(p0.sel(target="lung"))
+    with pytest.raises(ValueError, match="livr"):
+        anatomy.reference_model("pancreas", physiology=anatomy.Physiology(bed_arrest={"livr": 0.5}))
+
+
 @pytest.mark.parametrize("primary", anatomy.PRIMARIES)
 def test_dissemination_rows_sum_to_at_most_one(primary):
     matrix = mfo.dissemination_matrix(anatomy.reference_model(primary)).sum(("route", "target"))
@@ -178,7 +192,14 @@ def test_reference_model_rejects_bad_input(kwargs, match):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"capillary_arrest": 1.5}, {"blood_half_life": 0.0}, {"venous_blood_share": 2.0}]
+    "kwargs",
+    [
+        {"capillary_arrest": 1.5},
+        {"blood_half_life": 0.0},
+        {"venous_blood_share": 2.0},
+        {"bed_arrest": {"liver": 1.2}},
+        {"bed_arrest": {"liver": -0.1}},
+    ],
 )
 def test_physiology_rejects_bad_values(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):

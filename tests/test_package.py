@@ -46,6 +46,8 @@ def test_demo_main_job_writes_dataset_and_figure(tmp_path, capsys):
     with xr.open_dataset(out) as ds:
         assert ds.sizes["organ"] >= 19 and float(ds.time[-1]) == 10 * 365.25
         assert np.isfinite(float(ds.death_time))
+        rows = ds.dissemination.sum(("route", "target_organ"))
+        assert float(rows.max()) <= 1.0 and float(rows.sel(source_organ="breast")) > 0.5
         visible = cli.first_visible(ds)
         # one 5 mm lesion = 6.5e7 cells at 1e9 cells/mL: the first organ to reach it
         first = str(visible.idxmin().values)

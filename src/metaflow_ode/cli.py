@@ -116,6 +116,9 @@ def demo(
 ) -> xr.Dataset:
     """Run the demo: simulate a whole-body preset, print the table, write dataset and figure.
 
+    The dataset also holds the preset's `dissemination` matrix (dims `route`, `source_organ`,
+    `target_organ`; see [`dissemination_matrix`][metaflow_ode.dissemination_matrix]).
+
     **Arguments:**
 
     - `primary`: preset name (see [`anatomy.PRIMARIES`][metaflow_ode.anatomy.PRIMARIES]).
@@ -126,12 +129,14 @@ def demo(
 
     **Returns:** the dataset.
     """
-    from . import Lumped, anatomy, every, simulate, write_netcdf
+    from . import Lumped, anatomy, dissemination_matrix, every, simulate, write_netcdf
 
     start = time.perf_counter()
     model = anatomy.reference_model(primary)
     t1 = years * DAYS_PER_YEAR
     ds = simulate(model, t1, saveat=every(interval), resolution=Lumped(eliminate_carriers=True))
+    matrix = dissemination_matrix(model)
+    ds["dissemination"] = matrix.rename(source="source_organ", target="target_organ")
     elapsed = time.perf_counter() - start
     print(f"{model.name}: {years:g} years simulated in {elapsed:.1f} s (compilation included)")
     print(demo_table(ds))

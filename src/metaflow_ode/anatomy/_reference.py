@@ -75,6 +75,8 @@ class Physiology:
       on one pass (1); assumption 0.8: most cells, larger than capillaries, arrest in the first
       bed they meet (Chambers, Groom & MacDonald, Nat Rev Cancer 2002; 2:563; Luzzi et al., Am J
       Pathol 1998; 153:865).
+    - `bed_arrest`: per-bed overrides of `capillary_arrest`, `{organ: share}` (e.g.
+      `{"liver": 0.9}` for the sinusoids of the liver, portal and arterial inflow alike).
     - `node_arrest`: share of lymph-borne cells retained in the regional nodes (1); assumption.
     - `blood_half_life`: half-life (days) of a tumour cell in the blood against death in
       transit: survival 5e-4 over 2 h (Franssen, Lorenzi, Burgess & Chaplain, Bull Math Biol
@@ -105,6 +107,7 @@ class Physiology:
     arterial_blood_share: float = 0.16
     portal_blood_share: float = 0.05
     capillary_arrest: float = 0.8
+    bed_arrest: Mapping[str, float] = dataclasses.field(default_factory=dict)
     node_arrest: float = 0.5
     blood_half_life: float = (2.0 / 24.0) * math.log(2.0) / math.log(1.0 / 5e-4)
     lymph_half_life: float = 1.0
@@ -133,6 +136,15 @@ class Physiology:
         for name in ("capillary_arrest", "node_arrest"):
             if getattr(self, name) > 1:
                 raise ValueError(f"`Physiology({name}=...)` must be a share in (0, 1].")
+        for bed, value in self.bed_arrest.items():
+            if value > 1:
+                raise ValueError(
+                    f"`Physiology(bed_arrest=...)`: the share of {bed!r} must be in (0, 1]."
+                )
+
+    def arrest(self, bed: str) -> float:
+        """Share of the cells reaching the capillary bed of organ `bed` that arrest there."""
+        return self.bed_arrest.get(bed, self.capillary_arrest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,6 +294,11 @@ def reference_model(
     soil_map, seed = _resolve_soil(primary, soil, seed)
     organs_table = table[table["modelled"]]
     names = list(organs_table.index)
+    beds = sorted(set(phys.bed_arrest) - set(names))
+    if beds:
+        raise ValueError(
+            f"`Physiology(bed_arrest=...)`: {beds} are not organs of the {sex} reference model."
+        )
     unknown = sorted(set(soil_map) - set(names))
     if unknown:
         raise ValueError(
@@ -329,7 +346,7 @@ def reference_model(
     share = table["cardiac_output_share"]
     portal_beds = [n for n in table.index if table.loc[n, "drainage"] == "portal"]
     q_portal = float(share[portal_beds].sum()) * co
-    arrest = phys.capillary_arrest
+    arrest = phys.arrest
     k_caval, k_arterial, k_portal = co / v_caval, co / v_arterial, q_portal / v_portal
 
     routes = _emission_routes(p, organs_table)
@@ -349,22 +366,30 @@ def reference_model(
         Carrier(
             "arterial_blood",
             H,
-            clearance=blood_clearance + k_arterial * unmodelled * arrest,
+            clearance=blood_clearance + k_arterial * unmodelled * phys.capillary_arrest,
             volume=v_arterial,
         ),
         Carrier("portal_blood", H, clearance=blood_clearance, volume=v_portal),
     ]
     transfers += [
         Transfer(
-            "caval_blood", "lung", kind=H, rate=k_caval * arrest, efficiency=efficiency("lung")
+            "caval_blood",
+            "lung",
+            kind=H,
+            rate=k_caval * arrest("lung"),
+            efficiency=efficiency("lung"),
         ),
-        Transfer("caval_blood", "arterial_blood", kind=H, rate=k_caval * (1 - arrest)),
+        Transfer("caval_blood", "arterial_blood", kind=H, rate=k_caval * (1 - arrest("lung"))),
         Transfer(
-            "portal_blood", "liver", kind=H, rate=k_portal * arrest, efficiency=efficiency("liver")
+            "portal_blood",
+            "liver",
+            kind=H,
+            rate=k_portal * arrest("liver"),
+            efficiency=efficiency("liver"),
         ),
-        Transfer("portal_blood", "caval_blood", kind=H, rate=k_portal * (1 - arrest)),
+        Transfer("portal_blood", "caval_blood", kind=H, rate=k_portal * (1 - arrest("liver"))),
     ]
-    to_caval = k_arterial * unmodelled * (1 - arrest)
+    to_caval = k_arterial * unmodelled * (1 - phys.capillary_arrest)
     to_portal = 0.0
     for name in names:
         q = float(share[name])
@@ -373,14 +398,14 @@ def reference_model(
                 "arterial_blood",
                 name,
                 kind=H,
-                rate=k_arterial * q * arrest,
+                rate=k_arterial * q * arrest(name),
                 efficiency=efficiency(name),
             )
         )
         if organs_table.loc[name, "drainage"] == "portal":
-            to_portal += k_arterial * q * (1 - arrest)
+            to_portal += k_arterial * q * (1 - arrest(name))
         else:
-            to_caval += k_arterial * q * (1 - arrest)
+            to_caval += k_arterial * q * (1 - arrest(name))
     transfers += [
         Transfer("arterial_blood", "caval_blood", kind=H, rate=to_caval),
         Transfer("arterial_blood", "portal_blood", kind=H, rate=to_portal),
@@ -393,10 +418,12 @@ def reference_model(
                 "vertebral_plexus",
                 "bone_axial",
                 kind=H,
-                rate=k * arrest,
+                rate=k * arrest("bone_axial"),
                 efficiency=efficiency("bone_axial"),
             ),
-            Transfer("vertebral_plexus", "caval_blood", kind=H, rate=k * (1 - arrest)),
+            Transfer(
+                "vertebral_plexus", "caval_blood", kind=H, rate=k * (1 - arrest("bone_axial"))
+            ),
         ]
     lymph_clearance = math.log(2.0) / phys.lymph_half_life
     if "lymph" in used:
