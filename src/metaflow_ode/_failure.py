@@ -55,4 +55,4 @@ class Failure(eqx.Module):
                 "`Failure(...)` needs a criterion: give `burden=` (cells) and/or "
                 "`replaced_fraction=` (share of the organ, in (0, 1])."
             )
-        check_parameters(self)
+        check_parameters(self, optional=("warning",))
