@@ -24,6 +24,7 @@ from ._model import Model as Model
 from ._model import Organ as Organ
 from ._model import Transfer as Transfer
 from ._model import parameters as parameters
+from ._resolution import Colonies as Colonies
 from ._resolution import Lumped as Lumped
 from ._route_kinds import ROUTE_KINDS as ROUTE_KINDS
 from ._route_kinds import BrainToCSF as BrainToCSF
@@ -50,5 +51,6 @@ from ._simulate import every as every
 from ._simulate import simulate as simulate
 from ._simulate import solve as solve
 from . import anatomy as anatomy
+from . import parameter_sets as parameter_sets
 
 __version__ = "0.1.0"

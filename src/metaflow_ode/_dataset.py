@@ -81,8 +81,13 @@ def _failure_burden(model: Model) -> np.ndarray:
     return out
 
 
-def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dataset:
-    """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`."""
+def to_dataset(
+    model: Model, solution, *, options: dict | None = None, size_edges=None
+) -> xr.Dataset:
+    """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`.
+
+    `size_edges` (cells) are the bin edges of the colonies fidelity's size distribution.
+    """
     topo = topology(model)
     sol = {
         name: None if getattr(solution, name) is None else np.asarray(getattr(solution, name))
@@ -97,6 +102,9 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
             "arrived",
             "cleared",
             "lost",
+            "visible_lesions",
+            "largest_lesion",
+            "size_distribution",
             "crossing_times",
             "result",
             "num_steps",
@@ -156,6 +164,26 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
             "probability of at least one colony (Poisson in the colonies founded)",
         ),
     }
+    if sol["visible_lesions"] is not None:
+        data["visible_lesions"] = (
+            to,
+            sol["visible_lesions"],
+            "lesions",
+            "expected colonies at or above the visible size",
+        )
+        data["largest_lesion"] = (
+            to,
+            sol["largest_lesion"],
+            "cells",
+            "size of the oldest expected colony (born when the expected count reached 1; "
+            "0 while below 1)",
+        )
+        data["size_distribution"] = (
+            ("time", "organ", "size"),
+            sol["size_distribution"],
+            "colonies",
+            "expected colonies per size bin (bounds: size_lower, size_upper)",
+        )
     if sol["shed"] is not None:
         data["cumulative_shed"] = (too, origin_first(sol["shed"]), "cells", "cumulative cells shed")
         data["cumulative_arrived"] = (
@@ -265,6 +293,20 @@ def to_dataset(model: Model, solution, *, options: dict | None = None) -> xr.Dat
             attrs={"long_name": "origin of the cells: primary tumour or metastases"},
         ),
     }
+    if sol["size_distribution"] is not None:
+        edges = np.asarray(size_edges, dtype=float)
+        size_attrs = {"units": "cells"}
+        coords["size"] = xr.Variable(
+            ("size",),
+            np.sqrt(edges[:-1] * edges[1:]),
+            attrs={**size_attrs, "long_name": "colony size (geometric bin centre)"},
+        )
+        coords["size_lower"] = xr.Variable(
+            ("size",), edges[:-1], attrs={**size_attrs, "long_name": "lower bin edge"}
+        )
+        coords["size_upper"] = xr.Variable(
+            ("size",), edges[1:], attrs={**size_attrs, "long_name": "upper bin edge"}
+        )
     table = parameters(model)
     attrs = {
         "title": f"metaflow_ode simulation of {model.name}",

@@ -22,8 +22,9 @@ import optimistix as optx
 import xarray as xr
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from ._colonies import ColoniesSystem
 from ._model import Model
-from ._resolution import Lumped
+from ._resolution import Colonies, Lumped
 from ._vector_field import LumpedSystem
 
 __all__ = ["SaveTimes", "every", "at", "Solution", "SolverError", "solve", "simulate"]
@@ -101,7 +102,9 @@ class Solution(eqx.Module):
     threshold criteria; origin axes have length 2 (primary, secondary). Cells and days.
     Entries after a solver failure are NaN (only reachable with `throw=False`; see `result`).
     The accounting totals (`shed`, `arrived`, `cleared`, `lost`) are `None` unless
-    `Lumped(accounting=True)`.
+    `accounting=True`; the lesion-level outputs (`visible_lesions`, `largest_lesion` in cells,
+    `size_distribution`: colonies per size bin, B bins) are `None` unless the resolution is
+    [`Colonies`][metaflow_ode.Colonies].
     """
 
     ts: Float[Array, " T"]
@@ -114,6 +117,9 @@ class Solution(eqx.Module):
     arrived: Float[Array, "T 2 O"] | None
     cleared: Float[Array, "T 2 C"] | None
     lost: Float[Array, "T 2 O"] | None
+    visible_lesions: Float[Array, "T O"] | None
+    largest_lesion: Float[Array, "T O"] | None
+    size_distribution: Float[Array, "T O B"] | None
     crossing_times: Float[Array, " N"]
     result: Int[Array, ""]
     t_reached: Float[Array, ""]
@@ -136,7 +142,20 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
     global _trace_count
     _trace_count += 1
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
-    system = LumpedSystem(model, dynamic_carriers=dynamic, accounting=resolution.accounting)
+    if isinstance(resolution, Colonies):
+        system = ColoniesSystem(
+            model,
+            resolution,
+            t0,
+            t1,
+            resolution.size_edges,
+            dynamic_carriers=dynamic,
+            accounting=resolution.accounting,
+        )
+        # Window edges and birth nodes are kinks of the vector field: step onto them.
+        controller = dfx.ClipStepSizeController(controller, jump_ts=system.jump_times())
+    else:
+        system = LumpedSystem(model, dynamic_carriers=dynamic, accounting=resolution.accounting)
     y0 = system.initial_state(model)
     term = dfx.ODETerm(lambda t, y, args: args[0](t, y, None))
     n_crit = len(system.criteria)
@@ -174,11 +193,11 @@ def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwa
 
     def cond_fn(t, y, args, **kwargs):
         system, crossed = args
-        g = system.criterion_values(y)
+        g = system.criterion_values(t, y)
         return jnp.max(jnp.where(crossed, -1.0, g))
 
     event = dfx.Event(cond_fn, root_finder=root_finder)
-    g0 = system.criterion_values(y0)
+    g0 = system.criterion_values(t0, y0)
     crossed0 = g0 >= 0
     nan_ys = jax.tree.map(lambda a: jnp.full((ts.shape[0],) + a.shape, jnp.nan), y0)
     carry0 = (
@@ -223,7 +242,7 @@ def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwa
             sol.ys[0],
             ys,
         )
-        g = jnp.where(crossed, -jnp.inf, system.criterion_values(yend))
+        g = jnp.where(crossed, -jnp.inf, system.criterion_values(tend, yend))
         event_here = (code == _EVENT) & active
         newly = event_here & ~crossed & ((g >= -1e-9) | (index == jnp.argmax(g)))
         times = jnp.where(newly, tend, times)
@@ -244,16 +263,20 @@ def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwa
 
 
 def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -> Solution:
-    def per_time(y):
-        E = system.emissions(y)
+    def per_time(t, y):
+        E = system.emissions(t, y)
         c = system.carrier_cells(y, E)
-        return c, system.arrivals(E, c, colonising=True)
+        return c, system.arrivals(E, c, colonising=True), system.metastatic_burden(t, y)
 
-    carrier, seeding = jax.vmap(per_time)(ys)
+    carrier, seeding, metastatic = jax.vmap(per_time)(ts, ys)
+    if isinstance(system, ColoniesSystem):
+        visible, largest, bins = jax.vmap(system.lesion_outputs)(ts, ys)
+    else:
+        visible = largest = bins = None
     return Solution(
         ts=ts,
         primary=ys["primary"],
-        metastatic=ys["metastatic"],
+        metastatic=metastatic,
         carrier=carrier,
         seeding_rate=seeding,
         colonies=ys["colonies"],
@@ -261,6 +284,9 @@ def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -
         arrived=ys.get("arrived"),
         cleared=ys.get("cleared"),
         lost=ys.get("lost"),
+        visible_lesions=visible,
+        largest_lesion=largest,
+        size_distribution=bins,
         crossing_times=crossing,
         result=jnp.asarray(result),
         t_reached=jnp.asarray(t_reached, jnp.float64),
@@ -290,11 +316,19 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
     elif not isinstance(saveat, SaveTimes):
         saveat = at(saveat)
     ts = saveat.resolve(t0, t1)
-    if not isinstance(resolution, Lumped):
+    if not isinstance(resolution, (Lumped, Colonies)):
         raise TypeError(
-            f"`simulate(resolution=...)` must be `mfo.Lumped(...)`, "
+            f"`simulate(resolution=...)` must be `mfo.Lumped(...)` or `mfo.Colonies(...)`, "
             f"got {type(resolution).__name__}."
         )
+    if isinstance(resolution, Colonies):
+        seeded = [o.name for o in model.organs if not o.primary and float(o.initial) != 0.0]
+        if seeded:
+            raise ValueError(
+                f"`simulate(resolution=mfo.Colonies(...))` starts every organ without colonies, "
+                f"but {seeded} have an initial burden: set `initial=0` on those organs (an "
+                "initial burden has no size distribution)."
+            )
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
     if solver is None:
         solver = _default_solver(dynamic)
@@ -347,7 +381,7 @@ def solve(
     *,
     t0: float = 0.0,
     saveat: SaveTimes | ArrayLike | None = None,
-    resolution: Lumped = Lumped(),
+    resolution: Lumped | Colonies = Lumped(),
     solver: dfx.AbstractSolver | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-8,
@@ -408,7 +442,7 @@ def simulate(
     *,
     t0: float = 0.0,
     saveat: SaveTimes | ArrayLike | None = None,
-    resolution: Lumped = Lumped(),
+    resolution: Lumped | Colonies = Lumped(),
     solver: dfx.AbstractSolver | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-8,
@@ -424,7 +458,9 @@ def simulate(
     - `t0`: start time in days (default 0).
     - `saveat`: save times: [`every`][metaflow_ode.every]`(dt)`, [`at`][metaflow_ode.at]`(times)`
       or an array of times; default 101 equally spaced times.
-    - `resolution`: the fidelity, [`Lumped`][metaflow_ode.Lumped]`()` by default.
+    - `resolution`: the fidelity, [`Lumped`][metaflow_ode.Lumped]`()` by default, or
+      [`Colonies`][metaflow_ode.Colonies]`(...)` for size-structured colonies (adds
+      `visible_lesions`, `largest_lesion` and `size_distribution` on a `size` dimension).
     - `solver`: a diffrax solver; default `Kvaerno5` (stiff) when carriers are dynamic, `Tsit5`
       otherwise.
     - `rtol`, `atol`: tolerances of the PID step-size controller (atol in cells).
@@ -448,9 +484,24 @@ def simulate(
     if throw:
         raise_for_result(solution, max_steps=max_steps)
     options = {
-        "resolution": repr(resolution),
+        "resolution": type(resolution).__name__,
+        **_resolution_options(resolution),
         "solver": type(solver).__name__,
         "rtol": float(rtol),
         "atol": float(atol),
     }
-    return to_dataset(model, solution, options=options)
+    size_edges = resolution.size_edges if isinstance(resolution, Colonies) else None
+    return to_dataset(model, solution, options=options, size_edges=size_edges)
+
+
+def _resolution_options(resolution) -> dict:
+    out = {}
+    for field in dataclasses.fields(resolution):
+        value = getattr(resolution, field.name)
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[field.name] = value
+        elif isinstance(value, tuple):
+            out[field.name] = list(value)
+        else:
+            out[field.name] = float(np.asarray(value))
+    return out

@@ -140,13 +140,39 @@ class LumpedSystem(eqx.Module):
     def primary_onehot(self) -> Array:
         return jnp.zeros(self.n_organs).at[self.topo.primary].set(1.0)
 
-    def emissions(self, y) -> Float[Array, "2 O"]:
+    # --- the metastases: one lumped burden per organ (overridden by the colonies fidelity) ---
+
+    def metastatic_burden(self, t, y) -> Float[Array, " O"]:
+        """Metastatic cells per organ."""
+        del t
+        return y["metastatic"]
+
+    def metastatic_emission(self, t, y) -> Float[Array, " O"]:
+        """Cells shed per day by the metastases of each organ."""
+        del t
+        return _apply(self.emission, y["metastatic"])
+
+    def metastatic_derivatives(self, t, y, emissions, colonising) -> dict:
+        """Time derivatives of the metastatic states, given emissions and colonising rates."""
+        del t
+        growth = _apply(self.growth, y["metastatic"])
+        return {"metastatic": growth - emissions[1] + colonising.sum(axis=0)}
+
+    def metastatic_initial_state(self, model: Model) -> dict:
+        metastatic = jnp.stack(
+            [jnp.asarray(0.0 if o.primary else o.initial, jnp.float64) for o in model.organs]
+        )
+        return {"metastatic": metastatic}
+
+    # --- shared by both fidelities -----------------------------------------------------------
+
+    def emissions(self, t, y) -> Float[Array, "2 O"]:
         """Cells shed per day, by origin and organ."""
         if self.primary_emission is None:
             from_primary = jnp.zeros(self.n_organs)
         else:
             from_primary = self.primary_onehot() * self.primary_emission(y["primary"])
-        return jnp.stack([from_primary, _apply(self.emission, y["metastatic"])])
+        return jnp.stack([from_primary, self.metastatic_emission(t, y)])
 
     def carrier_cells(self, y, emissions) -> Float[Array, "2 C"]:
         if self.dynamic_carriers:
@@ -162,20 +188,20 @@ class LumpedSystem(eqx.Module):
             "ktc,oc->kot", via, carrier
         )
 
-    def organ_burden(self, y) -> Float[Array, "*batch O"]:
-        return y["metastatic"] + y["primary"][..., None] * self.primary_onehot()
+    def organ_burden(self, t, y) -> Float[Array, " O"]:
+        return self.metastatic_burden(t, y) + y["primary"] * self.primary_onehot()
 
-    def criterion_values(self, y) -> Float[Array, " N"]:
+    def criterion_values(self, t, y) -> Float[Array, " N"]:
         """`log(value / threshold)` of every criterion: crosses 0 upwards at the threshold."""
-        burden = self.organ_burden(y)
+        burden = self.organ_burden(t, y)
         total = jnp.sum(burden)
         index = jnp.asarray(self.criteria.organ, dtype=int)
         value = jnp.where(index >= 0, burden[jnp.maximum(index, 0)], total)
         return jnp.log(jnp.maximum(value, 1e-300)) - jnp.log(self.thresholds)
 
     def __call__(self, t, y, args):
-        del t, args
-        E = self.emissions(y)
+        del args
+        E = self.emissions(t, y)
         c = self.carrier_cells(y, E)
         colonising = self.arrivals(E, c, colonising=True).sum(axis=0)
         dy = {
@@ -183,8 +209,8 @@ class LumpedSystem(eqx.Module):
                 self.primary_growth(y["primary"])
                 - (0.0 if self.primary_emission is None else E[0, self.topo.primary])
             ),
-            "metastatic": _apply(self.growth, y["metastatic"]) - E[1] + colonising.sum(axis=0),
             "colonies": colonising,
+            **self.metastatic_derivatives(t, y, E, colonising),
         }
         if self.accounting:
             dy["shed"] = E
@@ -201,13 +227,10 @@ class LumpedSystem(eqx.Module):
     def initial_state(self, model: Model):
         n_o, n_c = self.n_organs, self.n_carriers
         zeros_o = jnp.zeros((2, n_o))
-        metastatic = jnp.stack(
-            [jnp.asarray(0.0 if o.primary else o.initial, jnp.float64) for o in model.organs]
-        )
         y0 = {
             "primary": jnp.asarray(model.primary_organ.initial, jnp.float64),
-            "metastatic": metastatic,
             "colonies": zeros_o,
+            **self.metastatic_initial_state(model),
         }
         if self.accounting:
             y0.update(shed=zeros_o, arrived=zeros_o, cleared=jnp.zeros((2, n_c)), lost=zeros_o)

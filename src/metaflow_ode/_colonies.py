@@ -1,0 +1,297 @@
+"""The colonies fidelity as a vector field: Gauss-Legendre birth-window quadrature.
+
+See [`Colonies`][metaflow_ode.Colonies] for the scheme. Notation: O organs, K windows, q
+nodes per window; `W[i, k, j]` colonies born in window `k` of organ `i` weighted by the
+Lagrange basis `l_j` of node `j`; `tau[k, j]` the node's birth time; `X_i(a)` the size of a
+colony of organ `i` at age `a` (one growth ODE per organ, solved once on `log X`).
+
+Cumulative births up to a time `tau` inside window `k` (local coordinate `u` in [-1, 1]) are
+`C(tau) = sum_{k' < k} sum_j W[k', j] + sum_j W[k, j] / w_j * int_{-1}^{u} l_j`, with `w_j` the
+Gauss weights: the Lagrange basis at Gauss nodes is orthogonal with norms `w_j`, so `W / w`
+are the coefficients of the seeding rate's interpolating polynomial in the window.
+"""
+
+from __future__ import annotations
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jaxtyping import Array, Float
+
+from ._model import Model
+from ._resolution.colonies import Colonies
+from ._vector_field import LumpedSystem, _apply, _group_laws
+
+__all__ = ["ColoniesSystem"]
+
+_BISECTIONS = 80
+
+
+def _lagrange(q: int):
+    """Gauss-Legendre nodes and weights on [-1, 1]; Lagrange basis and antiderivatives."""
+    xi, w = np.polynomial.legendre.leggauss(q)
+    basis, integral = [], []
+    for j in range(q):
+        others = np.delete(xi, j)
+        coeffs = np.poly(others) / np.prod(xi[j] - others) if q > 1 else np.array([1.0])
+        antiderivative = np.polyint(coeffs)
+        antiderivative[-1] -= np.polyval(antiderivative, -1.0)
+        basis.append(coeffs)
+        integral.append(antiderivative)
+    return xi, w, np.array(basis), np.array(integral)
+
+
+def _polyvals(coeffs: np.ndarray, u: Array) -> Array:
+    """Evaluate each row of `coeffs` (highest power first) at `u`; result `u.shape + (q,)`."""
+    out = jnp.zeros(u.shape + (coeffs.shape[0],))
+    for c in coeffs.T:
+        out = out * u[..., None] + jnp.asarray(c)
+    return out
+
+
+class ColoniesSystem(LumpedSystem):
+    """The lumped system with each organ's metastases resolved into colonies by size."""
+
+    windows: int = eqx.field(static=True)
+    nodes: int = eqx.field(static=True)
+    has_dormancy: bool = eqx.field(static=True)
+    t0: Float[Array, ""]
+    width: Float[Array, ""]
+    birth_size: Float[Array, ""]
+    dormancy: Float[Array, ""]
+    size: dfx.Solution  # log X_i(a), dense, for every organ at once
+    max_age: Float[Array, ""]
+    visible_age: Float[Array, " O"]
+    edge_ages: Float[Array, "O B"]
+
+    def __init__(
+        self,
+        model: Model,
+        resolution: Colonies,
+        t0,
+        t1,
+        size_edges,
+        *,
+        dynamic_carriers: bool,
+        accounting: bool = False,
+    ):
+        super().__init__(model, dynamic_carriers=dynamic_carriers, accounting=accounting)
+        self.windows = resolution.windows
+        self.nodes = resolution.nodes
+        self.t0 = jnp.asarray(t0, jnp.float64)
+        self.width = (jnp.asarray(t1, jnp.float64) - self.t0) / self.windows
+        self.birth_size = jnp.asarray(resolution.birth_size, jnp.float64)
+        self.has_dormancy = resolution.dormancy is not None
+        self.dormancy = (
+            jnp.asarray(0.0)
+            if resolution.dormancy is None
+            else jnp.asarray(resolution.dormancy, jnp.float64)
+        )
+        self.max_age = jnp.asarray(t1, jnp.float64) - self.t0
+        self.size = _size_solution(model, self.birth_size, self.max_age)
+        visible = resolution.visible_cells(jnp.asarray(model.cell_density, jnp.float64))
+        self.visible_age = self._age_at(jnp.broadcast_to(visible, (self.n_organs,)))
+        edges = jnp.asarray(size_edges, jnp.float64)
+        self.edge_ages = self._age_at(jnp.broadcast_to(edges, (self.n_organs, edges.shape[0])))
+
+    # --- the birth grid ----------------------------------------------------------------------
+
+    @property
+    def _gauss(self):
+        return _lagrange(self.nodes)
+
+    def birth_times(self) -> Float[Array, "K q"]:
+        xi = jnp.asarray(self._gauss[0])
+        starts = self.t0 + self.width * jnp.arange(self.windows)
+        return starts[:, None] + self.width * (1.0 + xi[None, :]) / 2.0
+
+    def jump_times(self) -> Float[Array, " J"]:
+        edges = self.t0 + self.width * jnp.arange(self.windows + 1)
+        nodes = self.birth_times().ravel()
+        times = jnp.concatenate([edges, nodes, nodes + self.dormancy])
+        return jnp.sort(times)
+
+    # --- colony sizes -------------------------------------------------------------------------
+
+    def log_size_all(self, age: Array) -> Array:
+        """`log X_i(age)` of every organ `i` at each age: shape `age.shape + (O,)`."""
+        flat = jnp.clip(age.ravel(), 0.0, self.max_age)
+        return jax.vmap(self.size.evaluate)(flat).reshape(age.shape + (self.n_organs,))
+
+    def log_size(self, age: Array) -> Array:
+        """`log X_i(age[i, ...])`: ages of shape `(O, ...)`, one row per organ."""
+        values = self.log_size_all(age)  # (O, ..., O)
+        return jnp.moveaxis(jnp.diagonal(values, axis1=0, axis2=-1), -1, 0)
+
+    def colony_size(self, t, delay=0.0) -> Float[Array, "O K q"]:
+        """Size of the colonies of every node at time `t`, grown for `t - tau - delay` days."""
+        age = t - self.birth_times() - delay  # (K, q), the same for every organ
+        log_x = jnp.moveaxis(self.log_size_all(age), -1, 0)
+        return jnp.where(age > 0, jnp.exp(log_x), self.birth_size)
+
+    def _open_window(self, t):
+        """Index of the birth window open at `t` (`windows` once t1 is reached) and its start."""
+        k = jnp.floor((t - self.t0) / self.width + 1e-9)
+        k = jnp.clip(k, 0, self.windows).astype(int)
+        return k, self.t0 + k * self.width
+
+    def window_sum(self, t, weights, f, delay=0.0) -> Float[Array, " O"]:
+        """`sum over colonies of f(size)` per organ at `t`, sizes grown after a `delay`.
+
+        `f` maps sizes of shape `(O, ...)` to values of the same shape.
+
+        Closed windows by their Gauss nodes; the window still open at `t` by the midpoint
+        rule: its colonies born so far (`sum_j W`), at the size of the mean age.
+        """
+        k_open, start = self._open_window(t)
+        closed = (jnp.arange(self.windows) < k_open)[None, :, None]
+        nodes = jnp.sum(weights * f(self.colony_size(t, delay)) * closed, axis=(1, 2))
+        index = jnp.minimum(k_open, self.windows - 1)
+        born = jnp.where(k_open < self.windows, weights[:, index, :].sum(-1), 0.0)
+        age = 0.5 * (t - start) - delay
+        log_mid = self.log_size_all(jnp.maximum(age, 0.0))
+        mid = jnp.where(age > 0, jnp.exp(log_mid), self.birth_size)
+        return nodes + born * f(mid)
+
+    def _age_at(self, sizes: Array) -> Array:
+        """Age (days) at which a colony of each organ reaches `sizes` (inf: never by t1)."""
+        target = jnp.log(sizes)
+        lo = jnp.zeros_like(target)
+        hi = jnp.broadcast_to(self.max_age, target.shape)
+
+        def body(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            above = self.log_size(mid) >= target
+            return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
+
+        lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
+        reached = self.log_size(hi) >= target
+        at_birth = target <= jnp.log(self.birth_size)
+        return jnp.where(at_birth, 0.0, jnp.where(reached, hi, jnp.inf))
+
+    # --- the metastatic part of the vector field ----------------------------------------------
+
+    def metastatic_burden(self, t, y) -> Float[Array, " O"]:
+        return self.window_sum(t, y["weights"], lambda x: x, self.dormancy)
+
+    def metastatic_emission(self, t, y) -> Float[Array, " O"]:
+        weights = y["weights"]
+        if not self.has_dormancy:
+            return self.window_sum(t, weights, lambda x: _apply(self.emission, x))
+        # Dormant colonies do not shed. Colonies born before `wake = t - latency` are awake:
+        # windows closed before it by their nodes; in the window holding `wake`, the colonies
+        # born up to it (cumulative births) at the mean size of a just-awake colony.
+        wake = t - self.dormancy
+        k = jnp.floor((wake - self.t0) / self.width)
+        whole = (jnp.arange(self.windows) < k)[None, :, None]
+        shed = _apply(self.emission, self.colony_size(t, self.dormancy))
+        nodes = jnp.sum(weights * shed * whole, axis=(1, 2))
+        start = self.t0 + jnp.clip(k, 0, self.windows - 1) * self.width
+        in_range = (k >= 0) & (k < self.windows)
+        tau = jnp.stack([jnp.full(self.n_organs, start), jnp.full(self.n_organs, wake)], 1)
+        born = self.cumulative_births(weights, tau, t)
+        awake = jnp.where(in_range, born[:, 1] - born[:, 0], 0.0)
+        age = 0.5 * jnp.maximum(wake - start, 0.0)
+        size = jnp.exp(self.log_size_all(age))
+        return nodes + awake * _apply(self.emission, size)
+
+    def metastatic_derivatives(self, t, y, emissions, colonising) -> dict:
+        del emissions
+        births = colonising.sum(axis=0)  # colonies founded per day, per organ
+        k = jnp.clip(jnp.floor((t - self.t0) / self.width), 0, self.windows - 1).astype(int)
+        u = 2.0 * (t - self.t0 - k * self.width) / self.width - 1.0
+        basis = _polyvals(self._gauss[2], jnp.asarray(u))  # (q,)
+        onehot = (jnp.arange(self.windows) == k).astype(jnp.float64)
+        dw = births[:, None, None] * onehot[None, :, None] * basis[None, None, :]
+        return {"weights": dw}
+
+    def metastatic_initial_state(self, model: Model) -> dict:
+        return {"weights": jnp.zeros((self.n_organs, self.windows, self.nodes))}
+
+    # --- lesion-level outputs -------------------------------------------------------------------
+
+    def cumulative_births(self, weights: Array, tau: Array, t) -> Array:
+        """Colonies born up to time `tau <= t` (shape `(O, ...)`), given the weights at `t`.
+
+        In completed windows from the window polynomials; in the window still open at `t`
+        (whose weights hold only the births so far) linearly between its start and `t`.
+        """
+        _, w, _, integral = self._gauss
+        totals = weights.sum(axis=-1)  # (O, K)
+        prefix = jnp.concatenate([jnp.zeros((self.n_organs, 1)), jnp.cumsum(totals, -1)], -1)
+        tau = jnp.minimum(tau, t)
+        rel = (tau - self.t0) / self.width
+        k = jnp.clip(jnp.floor(rel), 0, self.windows - 1).astype(int)
+        u = jnp.clip(2.0 * (rel - k) - 1.0, -1.0, 1.0)
+        partial_basis = _polyvals(integral, u)  # (..., q)
+        organ = jnp.arange(self.n_organs).reshape((-1,) + (1,) * (tau.ndim - 1))
+        coeff = weights[organ, k] / jnp.asarray(w)  # (O, ..., q)
+        closed = prefix[organ, k] + jnp.sum(coeff * partial_basis, axis=-1)
+        start = self.t0 + k * self.width
+        open_window = jnp.floor((t - self.t0) / self.width) == k
+        share = (tau - start) / jnp.maximum(t - start, jnp.finfo(jnp.float64).tiny)
+        opened = prefix[organ, k] + jnp.clip(share, 0.0, 1.0) * totals[organ, k]
+        value = jnp.where(open_window, opened, closed)
+        return jnp.where(tau <= self.t0, 0.0, value)
+
+    def lesion_outputs(self, t, y):
+        """Visible lesions (O), largest lesion (O) and colonies per size bin (O, B-1) at `t`."""
+        weights = y["weights"]
+        delay = self.dormancy
+
+        def count_older(age):
+            # colonies whose size has reached the size of `age`: born before t - age - delay
+            tau = t - age - delay
+            return jnp.where(jnp.isfinite(age), self.cumulative_births(weights, tau, t), 0.0)
+
+        visible = count_older(self.visible_age[:, None])[:, 0]
+        above_edges = count_older(self.edge_ages)
+        bins = above_edges[:, :-1] - above_edges[:, 1:]
+        total = weights.sum(axis=(1, 2))
+
+        # The largest lesion: the colony born when the expected count first reached 1.
+        lo = jnp.full((self.n_organs, 1), self.t0)
+        hi = jnp.full((self.n_organs, 1), t)
+
+        def body(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            above = self.cumulative_births(weights, mid, t) >= 1.0
+            return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
+
+        lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
+        age = (t - hi - delay)[:, 0]
+        size = jnp.where(age > 0, jnp.exp(self.log_size(age)), self.birth_size)
+        largest = jnp.where(total >= 1.0, size, 0.0)
+        return visible, largest, bins
+
+
+def _size_solution(model: Model, birth_size, max_age) -> dfx.Solution:
+    """Solve `d log X_i / da = v_i(X_i) / X_i`, `X_i(0) = birth_size`, for every organ."""
+    growth = _group_laws([o.metastasis_growth_law for o in model.organs])
+    emission = _group_laws([o.metastasis_emission_law for o in model.organs])
+
+    def field(a, log_x, args):
+        del a, args
+        x = jnp.exp(log_x)
+        return (_apply(growth, x) - _apply(emission, x)) / x
+
+    n = len(model.organs)
+    return dfx.diffeqsolve(
+        dfx.ODETerm(field),
+        # Newton rather than the default chord iteration: on exactly exponential growth the
+        # chord increments are rounding noise, which its divergence test rejects forever.
+        dfx.Kvaerno5(root_finder=optx.Newton(rtol=1e-8, atol=1e-8)),
+        0.0,
+        max_age,
+        None,
+        jnp.full((n,), jnp.log(birth_size)),
+        stepsize_controller=dfx.PIDController(rtol=1e-11, atol=1e-11, pcoeff=0.4, icoeff=0.3),
+        saveat=dfx.SaveAt(dense=True),
+        max_steps=16_384,
+        throw=False,
+    )
