@@ -382,3 +382,51 @@ def test_parameter_sets_load_and_describe():
     assert "J Theor Biol 2000" in mfo.parameter_sets.describe("Iwata2000")
     with pytest.raises(ValueError, match="Iwata2000, Benzekry2021"):
         mfo.parameter_sets.load("Iwata")
+
+
+def test_every_growth_law_against_the_renewal_integral():
+    # One organ per growth law, each seeded by the primary only (colonies do not emit), so
+    # N_i = p_i int e_p and M_i = int s_i(tau) X_i(t - tau) dtau with X_i from scipy.
+    laws = {
+        "exponential": mfo.Exponential(0.02),
+        "logistic": mfo.Logistic(0.05, 1e9),
+        "gompertz": mfo.Gompertz(0.01, 1e10),
+        "richards": mfo.GeneralisedLogistic(0.08, 1e9, 0.3),
+        "bertalanffy": mfo.VonBertalanffy(production=0.5, loss=0.005, exponent=0.8),
+        "power": mfo.PowerGrowth(coefficient=0.3, exponent=0.75),
+    }
+    share = 1.0 / len(laws)
+    primary = mfo.Gompertz(0.01, 1e11)
+    model = mfo.Model(
+        [
+            mfo.Organ("breast", primary, mfo.PowerLaw(1e-5, 0.8), primary=True),
+            *(mfo.Organ(name, law) for name, law in laws.items()),
+        ],
+        transfers=[
+            mfo.Transfer("breast", name, kind=mfo.Haematogenous, fraction=share) for name in laws
+        ],
+        lethal_burden=None,
+    )
+    t_out = np.array([400.0, 800.0])
+    ds = mfo.simulate(model, 800.0, saveat=mfo.at(t_out), resolution=mfo.Colonies(), rtol=1e-10)
+    x_p = _scipy_size(lambda x: np.asarray(primary(x)) - 1e-5 * x**0.8, 800.0)
+    sizes = [
+        _scipy_size(lambda x, law=law: np.asarray(law(np.asarray(x))), 800.0)
+        for law in laws.values()
+    ]
+    ref = renewal(
+        t_out,
+        lambda t: 1e-5 * x_p(t) ** 0.8,
+        np.full(len(laws), share),
+        np.zeros((len(laws), len(laws))),
+        lambda a: np.zeros((len(laws), len(a))),
+        lambda a: np.array([X(a) for X in sizes]),
+        dt=0.1,
+    )
+    for i, name in enumerate(laws):
+        np.testing.assert_allclose(
+            ds.metastatic_burden.sel(organ=name), ref["M"][i], rtol=1e-4, err_msg=name
+        )
+        np.testing.assert_allclose(
+            ds.colonies.sel(organ=name).sum("origin"), ref["N"][i], rtol=1e-5, err_msg=name
+        )
