@@ -430,3 +430,35 @@ def test_every_growth_law_against_the_renewal_integral():
         np.testing.assert_allclose(
             ds.colonies.sel(organ=name).sum("origin"), ref["N"][i], rtol=1e-5, err_msg=name
         )
+
+
+def test_largest_lesion_failure_against_the_closed_form():
+    # Primary x_p = e^(g t) (gross rate r_p, shedding m x: net g = r_p - m) seeds colonies of
+    # exponential growth r that do not emit: C(tau) = m (e^(g tau) - 1) / g, the first colony
+    # is born at tau* = ln(1 + g / m) / g and is e^(r (t - tau*)) cells at t. Mass effect at L
+    # cells: t_fail = tau* + ln(L) / r; the warning at half of L.
+    r_p, m, r, L = 0.05, 0.01, 0.08, 1e8
+    g = r_p - m
+    model = mfo.Model(
+        [
+            mfo.Organ("lung", mfo.Exponential(r_p), mfo.PowerLaw(m, 1.0), primary=True),
+            mfo.Organ(
+                "brain", mfo.Exponential(r), failure=mfo.Failure(largest_lesion=L, burden=1e15)
+            ),
+        ],
+        transfers=[mfo.Transfer("lung", "brain", kind=mfo.Haematogenous)],
+        lethal_burden=None,
+    )
+    born = np.log(1 + g / m) / g
+    ds = mfo.simulate(model, 400.0, saveat=mfo.at([400.0]), resolution=mfo.Colonies(512, 2))
+    by = ds.failure_time_by_mechanism.sel(organ="brain")
+    # tau* comes from the births reconstructed in its birth window: about 1e-4 d here
+    assert abs(float(by.sel(mechanism="largest_lesion")) - (born + np.log(L) / r)) < 1e-3
+    warning = ds.warning_time_by_mechanism.sel(organ="brain", mechanism="largest_lesion")
+    assert abs(float(warning) - (born + np.log(L / 2) / r)) < 1e-3
+    assert np.isnan(float(by.sel(mechanism="burden")))  # 1e15 cells not reached
+    assert str(ds.cause_of_death.values) == "brain"
+    assert str(ds.death_mechanism.values) == "largest_lesion"
+    assert float(ds.death_time) == float(ds.failure_time.sel(organ="brain"))
+    with pytest.raises(ValueError, match="largest_lesion"):
+        mfo.simulate(model, 400.0)  # the lumped fidelity has no lesions

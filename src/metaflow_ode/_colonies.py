@@ -251,9 +251,12 @@ class ColoniesSystem(LumpedSystem):
         visible = count_older(self.visible_age[:, None])[:, 0]
         above_edges = count_older(self.edge_ages)
         bins = above_edges[:, :-1] - above_edges[:, 1:]
-        total = weights.sum(axis=(1, 2))
 
-        # The largest lesion: the colony born when the expected count first reached 1.
+        return visible, self.largest_lesion(t, y), bins
+
+    def largest_lesion(self, t, y) -> Float[Array, " O"]:
+        """The colony born when the expected count first reached 1 (0 while below 1)."""
+        weights = y["weights"]
         lo = jnp.full((self.n_organs, 1), self.t0)
         hi = jnp.full((self.n_organs, 1), t)
 
@@ -264,10 +267,9 @@ class ColoniesSystem(LumpedSystem):
             return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
 
         lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
-        age = (t - hi - delay)[:, 0]
+        age = (t - hi - self.dormancy)[:, 0]
         size = jnp.where(age > 0, jnp.exp(self.log_size(age)), self.birth_size)
-        largest = jnp.where(total >= 1.0, size, 0.0)
-        return visible, largest, bins
+        return jnp.where(weights.sum(axis=(1, 2)) >= 1.0, size, 0.0)
 
 
 def _size_solution(model: Model, birth_size, max_age) -> dfx.Solution:

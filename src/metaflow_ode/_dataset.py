@@ -16,7 +16,7 @@ import xarray as xr
 
 from ._model import Model, parameters
 from ._routes import topology
-from ._vector_field import ORIGINS, criteria
+from ._vector_field import MECHANISMS, ORIGINS, criteria
 
 __all__ = ["to_dataset", "write_netcdf"]
 
@@ -77,7 +77,8 @@ def _failure_burden(model: Model) -> np.ndarray:
                 * density
                 * float(np.asarray(organ.volume))
             )
-        out[i] = min(levels)
+        if levels:
+            out[i] = min(levels)
     return out
 
 
@@ -207,26 +208,47 @@ def to_dataset(
 
     crit = criteria(model)
     crossing = np.where(np.isfinite(sol["crossing_times"]), sol["crossing_times"], np.nan)
-    failure_time = np.full(len(organs), np.nan)
-    warning_time = np.full(len(organs), np.nan)
+    n_mech = len(MECHANISMS)
+    by_mechanism = {lv: np.full((len(organs), n_mech), np.nan) for lv in ("failure", "warning")}
     lethal_time = np.nan
-    for k, (organ_index, level) in enumerate(zip(crit.organ, crit.level, strict=True)):
-        if level == "failure":
-            failure_time[organ_index] = crossing[k]
-        elif level == "warning":
-            warning_time[organ_index] = crossing[k]
-        else:
+    for k, (i, level, mech) in enumerate(zip(crit.organ, crit.level, crit.mechanism, strict=True)):
+        if level == "lethal":
             lethal_time = crossing[k]
-    candidates = [(t, organs[i]) for i, t in enumerate(failure_time) if np.isfinite(t)]
+        else:
+            by_mechanism[level][i, MECHANISMS.index(mech)] = crossing[k]
+
+    # first mechanism reached per organ (fmin skips NaN; all NaN gives NaN)
+    failure_time = np.fmin.reduce(by_mechanism["failure"], axis=1)
+    warning_time = np.fmin.reduce(by_mechanism["warning"], axis=1)
+    candidates = []
+    for i in range(len(organs)):
+        for j, mech in enumerate(MECHANISMS):
+            t = by_mechanism["failure"][i, j]
+            if np.isfinite(t):
+                candidates.append((t, organs[i], mech))
     if np.isfinite(lethal_time):
-        candidates.append((lethal_time, "whole_body"))
-    death_time, cause = min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "")
+        candidates.append((lethal_time, "whole_body", "lethal_burden"))
+    death_time, cause, mechanism = (
+        min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "", "")
+    )
     data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
+    data["failure_time_by_mechanism"] = (
+        ("organ", "mechanism"),
+        by_mechanism["failure"],
+        "day",
+        "time each failure mechanism of the organ is reached (NaN: not reached or not set)",
+    )
+    data["warning_time_by_mechanism"] = (
+        ("organ", "mechanism"),
+        by_mechanism["warning"],
+        "day",
+        "time each mechanism's warning level is reached (NaN: not reached or not set)",
+    )
     data["failure_burden"] = (
         ("organ",),
         _failure_burden(model),
         "cells",
-        "burden at which the organ fails (the lower of its criteria; NaN: no criterion)",
+        "burden at which the organ fails (the lower of its burden criteria; NaN: none)",
     )
     data["warning_time"] = (
         ("organ",),
@@ -256,6 +278,14 @@ def to_dataset(
         name: xr.Variable(dims, np.asarray(values), attrs={"units": units, "long_name": long})
         for name, (dims, values, units, long) in data.items()
     }
+    variables["death_mechanism"] = xr.Variable(
+        (),
+        np.array(mechanism, dtype=object),
+        attrs={
+            "units": "1",
+            "long_name": "mechanism of the first failure: burden, largest_lesion or lethal_burden",
+        },
+    )
     variables["cause_of_death"] = xr.Variable(
         (),
         np.array(cause, dtype=object),
@@ -286,6 +316,11 @@ def to_dataset(
             ("route",),
             np.array([k.family for k in topo.kinds], dtype=object),
             attrs={"long_name": "top-level route kind"},
+        ),
+        "mechanism": xr.Variable(
+            ("mechanism",),
+            np.array(MECHANISMS, dtype=object),
+            attrs={"long_name": "organ failure mechanism"},
         ),
         "origin": xr.Variable(
             ("origin",),

@@ -321,6 +321,16 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
             f"`simulate(resolution=...)` must be `mfo.Lumped(...)` or `mfo.Colonies(...)`, "
             f"got {type(resolution).__name__}."
         )
+    if isinstance(resolution, Lumped):
+        lesion = [
+            o.name for o in model.organs if o.failure and o.failure.largest_lesion is not None
+        ]
+        if lesion:
+            raise ValueError(
+                f"`Failure(largest_lesion=...)` of {lesion} needs lesions: simulate with "
+                "`resolution=mfo.Colonies(...)`, or use `Failure(burden=...)` in the lumped "
+                "fidelity."
+            )
     if isinstance(resolution, Colonies):
         seeded = [o.name for o in model.organs if not o.primary and float(o.initial) != 0.0]
         if seeded:

@@ -72,30 +72,45 @@ def _apply(groups: tuple[_LawGroup, ...], x: Array) -> Array:
     return out
 
 
+MECHANISMS = ("burden", "largest_lesion")
+"""Failure mechanisms of an organ: its tumour burden (also as replaced fraction), and the mass
+effect of its largest lesion (colonies fidelity)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Criteria:
-    """Static description of the threshold criteria: one per (organ, level) and whole body."""
+    """Static description of the threshold criteria: per organ, mechanism and level."""
 
     organ: tuple[int, ...]  # organ index, or -1 for the whole body
     level: tuple[str, ...]  # "failure", "warning" or "lethal"
+    mechanism: tuple[str, ...]  # one of MECHANISMS, or "lethal_burden"
 
     def __len__(self) -> int:
         return len(self.organ)
 
 
 def criteria(model: Model) -> Criteria:
-    organ, level = [], []
+    organ, level, mechanism = [], [], []
     for i, o in enumerate(model.organs):
-        if o.failure is not None:
-            organ.append(i)
-            level.append("failure")
-            if o.failure.warning is not None:
+        failure = o.failure
+        if failure is None:
+            continue
+        present = []
+        if failure.burden is not None or failure.replaced_fraction is not None:
+            present.append("burden")
+        if failure.largest_lesion is not None:
+            present.append("largest_lesion")
+        for kind in present:
+            levels = ("failure",) if failure.warning is None else ("failure", "warning")
+            for lv in levels:
                 organ.append(i)
-                level.append("warning")
+                level.append(lv)
+                mechanism.append(kind)
     if model.lethal_burden is not None:
         organ.append(-1)
         level.append("lethal")
-    return Criteria(tuple(organ), tuple(level))
+        mechanism.append("lethal_burden")
+    return Criteria(tuple(organ), tuple(level), tuple(mechanism))
 
 
 class LumpedSystem(eqx.Module):
@@ -191,12 +206,20 @@ class LumpedSystem(eqx.Module):
     def organ_burden(self, t, y) -> Float[Array, " O"]:
         return self.metastatic_burden(t, y) + y["primary"] * self.primary_onehot()
 
+    def largest_lesion(self, t, y) -> Float[Array, " O"]:
+        """Cells of the largest lesion per organ (the colonies fidelity resolves lesions)."""
+        raise NotImplementedError("largest_lesion needs the colonies fidelity")
+
     def criterion_values(self, t, y) -> Float[Array, " N"]:
         """`log(value / threshold)` of every criterion: crosses 0 upwards at the threshold."""
         burden = self.organ_burden(t, y)
         total = jnp.sum(burden)
         index = jnp.asarray(self.criteria.organ, dtype=int)
         value = jnp.where(index >= 0, burden[jnp.maximum(index, 0)], total)
+        if "largest_lesion" in self.criteria.mechanism:
+            lesion = self.largest_lesion(t, y)[jnp.maximum(index, 0)]
+            is_lesion = jnp.asarray([m == "largest_lesion" for m in self.criteria.mechanism])
+            value = jnp.where(is_lesion, lesion, value)
         return jnp.log(jnp.maximum(value, 1e-300)) - jnp.log(self.thresholds)
 
     def __call__(self, t, y, args):
@@ -241,17 +264,20 @@ class LumpedSystem(eqx.Module):
 
 def _thresholds(model: Model, crit: Criteria) -> Array:
     values = []
-    for organ_index, level in zip(crit.organ, crit.level, strict=True):
+    for organ_index, level, mechanism in zip(crit.organ, crit.level, crit.mechanism, strict=True):
         if level == "lethal":
             values.append(jnp.asarray(model.lethal_burden, jnp.float64))
             continue
         organ = model.organs[organ_index]
         failure = organ.failure
         candidates = []
-        if failure.burden is not None:
-            candidates.append(jnp.asarray(failure.burden, jnp.float64))
-        if failure.replaced_fraction is not None:
-            candidates.append(failure.replaced_fraction * model.cell_density * organ.volume)
+        if mechanism == "largest_lesion":
+            candidates.append(jnp.asarray(failure.largest_lesion, jnp.float64))
+        else:
+            if failure.burden is not None:
+                candidates.append(jnp.asarray(failure.burden, jnp.float64))
+            if failure.replaced_fraction is not None:
+                candidates.append(failure.replaced_fraction * model.cell_density * organ.volume)
         level_value = candidates[0] if len(candidates) == 1 else jnp.minimum(*candidates)
         if level == "warning":
             level_value = failure.warning * level_value
