@@ -51,7 +51,11 @@ class Colonies(eqx.Module):
       in Bilous et al., Sci Rep 2019; 9:13018).
     - `size_edges`: increasing edges (cells) of the size bins of the output size distribution
       (default half decades from 1 to 1e12 cells).
-    - `eliminate_carriers`, `accounting`: as for [`Lumped`][metaflow_ode.Lumped].
+    - `eliminate_carriers`: as for [`Lumped`][metaflow_ode.Lumped], but `True` by default:
+      with `windows * nodes` states per organ, dynamic carriers would make the whole system
+      stiff and an implicit solver's Jacobian of that size is slow. Set `False` to integrate
+      carrier cells as states (an implicit solver is then used).
+    - `accounting`: as for [`Lumped`][metaflow_ode.Lumped].
     """
 
     windows: int = eqx.field(static=True)
@@ -81,7 +85,7 @@ class Colonies(eqx.Module):
         visible_diameter: float = 5.0,
         dormancy: float | None = None,
         size_edges=DEFAULT_SIZE_EDGES,
-        eliminate_carriers: bool = False,
+        eliminate_carriers: bool = True,
         accounting: bool = False,
     ):
         for name, value in (("eliminate_carriers", eliminate_carriers), ("accounting", accounting)):
