@@ -5,6 +5,8 @@ References: the table of validation case V1 (Iwata et al. 2000, computed indepen
 solver written for the tests (tests/renewal.py).
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import integrate, optimize
@@ -462,3 +464,66 @@ def test_largest_lesion_failure_against_the_closed_form():
     assert float(ds.death_time) == float(ds.failure_time.sel(organ="brain"))
     with pytest.raises(ValueError, match="largest_lesion"):
         mfo.simulate(model, 400.0)  # the lumped fidelity has no lesions
+
+
+@pytest.mark.parametrize("m, L", [(1e-6, 100.0), (1e-6, 10.0)])
+def test_largest_lesion_failure_when_the_first_colony_is_born_late(m, L):
+    # As above, with a first colony born late (tau* = ln(1 + g/m)/g): the event root finder
+    # needs the derivative of the largest lesion in t, in which the birth time is fixed.
+    r_p, r = 0.05, 0.08
+    g = r_p - m
+    model = mfo.Model(
+        [
+            mfo.Organ("lung", mfo.Exponential(r_p), mfo.PowerLaw(m, 1.0), primary=True),
+            mfo.Organ("brain", mfo.Exponential(r), failure=mfo.Failure(largest_lesion=L)),
+        ],
+        transfers=[mfo.Transfer("lung", "brain", kind=mfo.Haematogenous)],
+        lethal_burden=None,
+    )
+    born = np.log(1 + g / m) / g
+    ds = mfo.simulate(model, 400.0, saveat=mfo.at([400.0]), resolution=mfo.Colonies(512, 2))
+    assert abs(float(ds.failure_time.sel(organ="brain")) - (born + np.log(L) / r)) < 1e-3
+
+
+def test_gradients_of_lesion_outputs_match_finite_differences():
+    model = mfo.parameter_sets.load("Iwata2000")
+
+    def outputs(rate):
+        m = model.with_parameters({"liver.growth.rate": rate})
+        s = mfo.solve(m, 1500.0, saveat=mfo.at([1500.0]), resolution=mfo.Colonies(32, 2))
+        return jnp.stack(
+            [
+                s.visible_lesions[0, 0],
+                jnp.log(s.largest_lesion[0, 0]),
+                s.size_distribution[0, 0, 18],  # 1e9 - 3.16e9 cells
+                jnp.log(s.metastatic[0, 0]),
+            ]
+        )
+
+    rate, h = Iwata2000.RATE, 1e-7
+    auto = np.asarray(jax.jacrev(outputs)(rate))
+    central = (np.asarray(outputs(rate + h)) - np.asarray(outputs(rate - h))) / (2 * h)
+    np.testing.assert_allclose(auto, central, rtol=2e-3)
+
+
+def test_dormant_colonies_are_in_the_size_distribution():
+    model = mfo.parameter_sets.load("Iwata2000")
+    ds = mfo.simulate(
+        model, 2000.0, saveat=mfo.at(TIMES[2:]), resolution=mfo.Colonies(32, dormancy=150.0)
+    )
+    liver = ds.sel(organ="liver")
+    np.testing.assert_allclose(
+        liver.size_distribution.sum("size"), liver.colonies.sum("origin"), rtol=1e-9
+    )
+
+
+def test_colonies_that_cannot_grow_are_rejected():
+    model = mfo.Model(
+        [
+            mfo.Organ("colon", mfo.Exponential(0.05), mfo.PowerLaw(1e-3, 1.0), primary=True),
+            mfo.Organ("liver", mfo.Exponential(0.01), mfo.PowerLaw(5e-2, 1.0)),
+        ],
+        transfers=[mfo.Transfer("colon", "liver", kind=mfo.Haematogenous)],
+    )
+    with pytest.raises(ValueError, match="'liver'.*does not grow"):
+        mfo.simulate(model, 100.0, resolution=mfo.Colonies(8))

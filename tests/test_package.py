@@ -62,3 +62,14 @@ def test_demo_command_line_rejects_unknown_primary(capsys):
     with pytest.raises(SystemExit):
         cli.main(["demo", "--primary", "kidney"])
     assert "--primary must be one of" in capsys.readouterr().err
+
+
+def test_demo_rejects_infinite_years_and_writes_other_figure_formats(tmp_path, capsys):
+    from metaflow_ode import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--years", "inf"])
+    assert "--years must be a finite number" in capsys.readouterr().err
+    fig = tmp_path / "demo.svg"
+    cli.main(["demo", "--years", "1", "--output", str(tmp_path / "d.nc"), "--figure", str(fig)])
+    assert fig.read_text().lstrip().startswith("<?xml")

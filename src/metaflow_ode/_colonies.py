@@ -111,8 +111,10 @@ class ColoniesSystem(LumpedSystem):
     def jump_times(self) -> Float[Array, " J"]:
         edges = self.t0 + self.width * jnp.arange(self.windows + 1)
         nodes = self.birth_times().ravel()
-        times = jnp.concatenate([edges, nodes, nodes + self.dormancy])
-        return jnp.sort(times)
+        parts = [edges, nodes]
+        if self.has_dormancy:  # waking colonies: the emission changes at edges + latency too
+            parts += [edges + self.dormancy, nodes + self.dormancy]
+        return jnp.sort(jnp.concatenate(parts))
 
     # --- colony sizes -------------------------------------------------------------------------
 
@@ -132,10 +134,14 @@ class ColoniesSystem(LumpedSystem):
         log_x = jnp.moveaxis(self.log_size_all(age), -1, 0)
         return jnp.where(age > 0, jnp.exp(log_x), self.birth_size)
 
+    def _window(self, t):
+        """Index (unclipped float) of the birth window holding time `t`; a time within 1e-9
+        window widths below an edge counts as on it, so saves on edges see closed windows."""
+        return jnp.floor((t - self.t0) / self.width + 1e-9)
+
     def _open_window(self, t):
         """Index of the birth window open at `t` (`windows` once t1 is reached) and its start."""
-        k = jnp.floor((t - self.t0) / self.width + 1e-9)
-        k = jnp.clip(k, 0, self.windows).astype(int)
+        k = jnp.clip(self._window(t), 0, self.windows).astype(int)
         return k, self.t0 + k * self.width
 
     def window_sum(self, t, weights, f, delay=0.0) -> Float[Array, " O"]:
@@ -169,8 +175,16 @@ class ColoniesSystem(LumpedSystem):
             return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
 
         lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
+        hi = jax.lax.stop_gradient(hi)
         reached = self.log_size(hi) >= target
         at_birth = target <= jnp.log(self.birth_size)
+        # One Newton step with the true slope makes the age differentiable (implicit function
+        # theorem): bisection alone carries no derivative with respect to the parameters.
+        value, slope = jax.jvp(self.log_size, (hi,), (jnp.ones_like(hi),))
+        safe = jnp.where(reached & ~at_birth, jax.lax.stop_gradient(slope), 1.0)
+        hi = hi - (
+            value - jax.lax.stop_gradient(value) - (target - jax.lax.stop_gradient(target))
+        ) / jnp.maximum(safe, 1e-300)
         return jnp.where(at_birth, 0.0, jnp.where(reached, hi, jnp.inf))
 
     # --- the metastatic part of the vector field ----------------------------------------------
@@ -186,7 +200,7 @@ class ColoniesSystem(LumpedSystem):
         # windows closed before it by their nodes; in the window holding `wake`, the colonies
         # born up to it (cumulative births) at the mean size of a just-awake colony.
         wake = t - self.dormancy
-        k = jnp.floor((wake - self.t0) / self.width)
+        k = jnp.floor((wake - self.t0) / self.width)  # at edges + latency, jump times
         whole = (jnp.arange(self.windows) < k)[None, :, None]
         shed = _apply(self.emission, self.colony_size(t, self.dormancy))
         nodes = jnp.sum(weights * shed * whole, axis=(1, 2))
@@ -202,6 +216,7 @@ class ColoniesSystem(LumpedSystem):
     def metastatic_derivatives(self, t, y, emissions, colonising) -> dict:
         del emissions
         births = colonising.sum(axis=0)  # colonies founded per day, per organ
+        # exactly floor: births switch window at the edge itself, a jump time of the solver
         k = jnp.clip(jnp.floor((t - self.t0) / self.width), 0, self.windows - 1).astype(int)
         u = 2.0 * (t - self.t0 - k * self.width) / self.width - 1.0
         basis = _polyvals(self._gauss[2], jnp.asarray(u))  # (q,)
@@ -232,7 +247,7 @@ class ColoniesSystem(LumpedSystem):
         coeff = weights[organ, k] / jnp.asarray(w)  # (O, ..., q)
         closed = prefix[organ, k] + jnp.sum(coeff * partial_basis, axis=-1)
         start = self.t0 + k * self.width
-        open_window = jnp.floor((t - self.t0) / self.width) == k
+        open_window = self._window(t) == k
         share = (tau - start) / jnp.maximum(t - start, jnp.finfo(jnp.float64).tiny)
         opened = prefix[organ, k] + jnp.clip(share, 0.0, 1.0) * totals[organ, k]
         value = jnp.where(open_window, opened, closed)
@@ -245,7 +260,8 @@ class ColoniesSystem(LumpedSystem):
 
         def count_older(age):
             # colonies whose size has reached the size of `age`: born before t - age - delay
-            tau = t - age - delay
+            # colonies at birth size (age 0) include the dormant ones: all born up to t
+            tau = jnp.where(age == 0, t, t - age - delay)
             return jnp.where(jnp.isfinite(age), self.cumulative_births(weights, tau, t), 0.0)
 
         visible = count_older(self.visible_age[:, None])[:, 0]
@@ -267,6 +283,15 @@ class ColoniesSystem(LumpedSystem):
             return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
 
         lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
+        # Newton step with the true slope (the seeding rate at the birth time): the birth time
+        # then moves with the parameters and not with t, as it should (implicit differentiation;
+        # the event root finder needs this derivative).
+        hi = jax.lax.stop_gradient(hi)
+        count, rate = jax.jvp(
+            lambda tau: self.cumulative_births(weights, tau, t), (hi,), (jnp.ones_like(hi),)
+        )
+        rate = jnp.maximum(jax.lax.stop_gradient(rate), 1e-300)
+        hi = hi - (count - jax.lax.stop_gradient(count)) / rate
         age = (t - hi - self.dormancy)[:, 0]
         size = jnp.where(age > 0, jnp.exp(self.log_size(age)), self.birth_size)
         return jnp.where(weights.sum(axis=(1, 2)) >= 1.0, size, 0.0)

@@ -24,6 +24,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._colonies import ColoniesSystem
 from ._model import Model
+from ._params import is_concrete
 from ._resolution import Colonies, Lumped
 from ._vector_field import LumpedSystem
 
@@ -185,6 +186,10 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
         ys, crossing, result, steps, t_reached = _solve_segments(
             term, solver, system, y0, t0, t1, ts, root_finder, solve_kwargs
         )
+    if isinstance(system, ColoniesSystem):
+        # A failed colony-size solve invalidates everything that uses it: report it.
+        size_code = system.size.result._value
+        result = jnp.where((size_code != _OK) & (result == _OK), size_code, result)
     return _outputs(system, ts, ys, crossing, result, steps, t_reached)
 
 
@@ -304,6 +309,31 @@ def _check_number(name: str, value: Any) -> float:
     return value
 
 
+def _check_colonies_grow(model: Model, resolution: Colonies) -> None:
+    """Colonies must grow at birth size in every organ that receives them (host values only)."""
+    if not is_concrete(resolution.birth_size):
+        return
+    x0 = float(np.asarray(resolution.birth_size))
+    targets = {t.target for t in model.transfers}
+    for organ in model.organs:
+        if organ.name not in targets:
+            continue
+        laws = (organ.metastasis_growth_law, organ.metastasis_emission_law)
+        leaves = jax.tree.leaves(laws)
+        if not all(is_concrete(leaf) for leaf in leaves):
+            continue
+        growth = float(laws[0](x0))
+        shed = 0.0 if laws[1] is None else float(laws[1](x0))
+        if not growth - shed > 0:
+            raise ValueError(
+                f"`simulate(resolution=mfo.Colonies(...))`: in organ {organ.name!r} a colony of "
+                f"birth_size = {x0:g} cells does not grow (growth {growth:.3g} - shedding "
+                f"{shed:.3g} cells/day <= 0), so the size distribution is not defined. Use a "
+                "growth law that grows at birth size, a larger `birth_size`, or the lumped "
+                "fidelity."
+            )
+
+
 def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
     if not isinstance(model, Model):
         raise TypeError(f"`simulate(model, ...)` takes a `mfo.Model`, got {type(model).__name__}.")
@@ -332,13 +362,18 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
                 "fidelity."
             )
     if isinstance(resolution, Colonies):
-        seeded = [o.name for o in model.organs if not o.primary and float(o.initial) != 0.0]
+        seeded = [
+            o.name
+            for o in model.organs
+            if not o.primary and is_concrete(o.initial) and float(np.asarray(o.initial)) != 0.0
+        ]
         if seeded:
             raise ValueError(
                 f"`simulate(resolution=mfo.Colonies(...))` starts every organ without colonies, "
                 f"but {seeded} have an initial burden: set `initial=0` on those organs (an "
                 "initial burden has no size distribution)."
             )
+        _check_colonies_grow(model, resolution)
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
     if solver is None:
         solver = _default_solver(dynamic)

@@ -151,8 +151,9 @@ def demo(
         fig = ax.figure
         figure = Path(figure)
         figure.parent.mkdir(parents=True, exist_ok=True)
-        tmp = figure.with_name(figure.name + ".tmp.png")
-        fig.savefig(tmp, dpi=120)
+        suffix = figure.suffix[1:].lower() or "png"
+        tmp = figure.with_name(figure.name + ".tmp")
+        fig.savefig(tmp, dpi=120, format=suffix)
         tmp.replace(figure)
         plt.close(fig)
         print(f"wrote {figure}")
@@ -184,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.primary not in PRIMARIES:
             _parser().error(f"--primary must be one of {', '.join(PRIMARIES)}")
-        if not args.years > 0:
-            _parser().error("--years must be > 0")
+        if not (math.isfinite(args.years) and args.years > 0):
+            _parser().error("--years must be a finite number > 0")
         demo(
             args.primary,
             years=args.years,

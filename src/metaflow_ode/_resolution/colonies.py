@@ -92,7 +92,11 @@ class Colonies(eqx.Module):
             if not isinstance(value, bool):
                 raise TypeError(f"`Colonies({name}=...)` must be True or False.")
         for name, value, low, high in (("windows", windows, 1, 100_000), ("nodes", nodes, 1, 4)):
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or not low <= value <= high
+            ):
                 raise ValueError(
                     f"`Colonies({name}=...)` must be an integer in [{low}, {high}], got {value!r}."
                 )
@@ -108,8 +112,8 @@ class Colonies(eqx.Module):
                 "`Colonies(size_edges=...)` must be at least two positive, finite, strictly "
                 "increasing sizes in cells."
             )
-        self.windows = windows
-        self.nodes = nodes
+        self.windows = int(windows)
+        self.nodes = int(nodes)
         self.size_edges = tuple(float(e) for e in edges)
         self.birth_size = birth_size
         self.visible_diameter = visible_diameter

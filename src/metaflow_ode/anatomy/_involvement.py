@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._model import Model
-from .._resolution import Lumped
+from .._resolution import Colonies, Lumped
 from .._simulate import at, simulate
 from ._reference import SITES
 
@@ -26,7 +26,7 @@ def involvement(
     sites: Iterable[str],
     *,
     horizon: float = 7300.0,
-    resolution: Lumped = Lumped(eliminate_carriers=True),
+    resolution: Lumped | Colonies = Lumped(eliminate_carriers=True),
     **simulate_options,
 ) -> pd.Series:
     """Probability that each site holds at least one metastasis at death.
@@ -57,11 +57,21 @@ def involvement(
                 f"`involvement(sites=...)`: site {site!r} needs organ(s) {missing} that the "
                 "model does not have."
             )
+    if "saveat" in simulate_options or "t0" in simulate_options:
+        raise TypeError(
+            "`involvement(...)` chooses the save time itself (the death) and starts at t0 = 0; "
+            "do not pass `saveat` or `t0`."
+        )
     first = simulate(
         model, horizon, saveat=at([horizon]), resolution=resolution, **simulate_options
     )
     death = float(first.death_time)
     when = death if math.isfinite(death) else horizon
+    if when <= 0.0:
+        raise ValueError(
+            "`involvement(...)`: the model is dead at t = 0 (a failure criterion or the lethal "
+            "burden is already reached); there is no time of death to evaluate."
+        )
     ds = simulate(model, when, saveat=at([when]), resolution=resolution, **simulate_options)
     colonies = ds.colonies.sum("origin").isel(time=-1)
     values = []

@@ -126,10 +126,22 @@ class Physiology:
             value = getattr(self, field.name)
             values = value.values() if isinstance(value, Mapping) else [value]
             for v in values:
-                if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                if (
+                    isinstance(v, bool)
+                    or not isinstance(v, (int, float))
+                    or not math.isfinite(v)
+                    or v <= 0
+                ):
                     raise ValueError(
                         f"`Physiology({field.name}=...)` must be a finite number > 0, got {v!r}."
                     )
+        for name in ("cardiac_output", "blood_volume"):
+            missing = {"female", "male"} - set(getattr(self, name))
+            if missing:
+                raise ValueError(
+                    f"`Physiology({name}=...)` needs values for 'female' and 'male'; missing "
+                    f"{sorted(missing)}."
+                )
         for name in ("venous_blood_share", "arterial_blood_share", "portal_blood_share"):
             if getattr(self, name) >= 1:
                 raise ValueError(f"`Physiology({name}=...)` must be a share below 1.")
