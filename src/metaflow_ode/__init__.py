@@ -26,6 +26,7 @@ from ._model import Transfer as Transfer
 from ._model import parameters as parameters
 from ._resolution import Colonies as Colonies
 from ._resolution import Lumped as Lumped
+from ._resolution.conduits import conduit as conduit
 from ._route_kinds import ROUTE_KINDS as ROUTE_KINDS
 from ._route_kinds import BrainToCSF as BrainToCSF
 from ._route_kinds import ChoroidPlexus as ChoroidPlexus
