@@ -119,7 +119,7 @@ def test_v1_malthusian_rate_of_the_colonies(iwata):
     # lambda solves int_0^inf beta(X(a)) e^(-lambda a) da = 1 with the library's colony sizes.
     model, _ = iwata
     system = mfo._colonies.ColoniesSystem(
-        model, mfo.Colonies(), 0.0, 20000.0, (1.0, 10.0), dynamic_carriers=False
+        model, mfo.Colonies(size_edges=(1.0, 10.0)), 0.0, 20000.0, dynamic_carriers=False
     )
     ages = np.linspace(0.0, 20000.0, 200_001)
     sizes = np.exp(np.asarray(system.log_size_all(ages))[:, 0])

@@ -27,12 +27,8 @@ def _model(half_life=None, stages=6):
     return mfo.Model(organs, carriers, transfers, lethal_burden=None)
 
 
-def test_arrival_is_delayed_by_length_over_speed():
-    # Shedding E is constant (growth rate = shedding rate): the cumulative arrivals are
-    # E * int_0^t F(s) ds, with F the transit-time distribution, = E (t - mean) once t >> mean.
-    model = _model()
-    t1 = 60.0
-    ds = mfo.simulate(
+def _simulate(model, t1):
+    return mfo.simulate(
         model,
         t1,
         saveat=mfo.at([t1]),
@@ -40,6 +36,14 @@ def test_arrival_is_delayed_by_length_over_speed():
         rtol=1e-10,
         atol=1e-10,
     )
+
+
+def test_arrival_is_delayed_by_length_over_speed():
+    # Shedding E is constant (growth rate = shedding rate): the cumulative arrivals are
+    # E * int_0^t F(s) ds, with F the transit-time distribution, = E (t - mean) once t >> mean.
+    model = _model()
+    t1 = 60.0
+    ds = _simulate(model, t1)
     shed = float(ds.cumulative_shed.sum())
     rate = shed / t1
     arrived = float(ds.cumulative_arrived.sel(organ="brain").sum())
@@ -51,14 +55,7 @@ def test_nothing_is_lost_but_what_the_conduit_clears():
     stages, half_life = 6, 3.0
     model = _model(half_life=half_life, stages=stages)
     t1 = 200.0
-    ds = mfo.simulate(
-        model,
-        t1,
-        saveat=mfo.at([t1]),
-        resolution=mfo.Lumped(accounting=True),
-        rtol=1e-10,
-        atol=1e-10,
-    )
+    ds = _simulate(model, t1)
     shed = float(ds.cumulative_shed.sum())
     arrived = float(ds.cumulative_arrived.sum())
     cleared = float(ds.cumulative_cleared.sum())

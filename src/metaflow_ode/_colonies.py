@@ -13,6 +13,8 @@ are the coefficients of the seeding rate's interpolating polynomial in the windo
 
 from __future__ import annotations
 
+import functools
+
 import diffrax as dfx
 import equinox as eqx
 import jax
@@ -30,6 +32,7 @@ __all__ = ["ColoniesSystem"]
 _BISECTIONS = 80
 
 
+@functools.cache
 def _lagrange(q: int):
     """Gauss-Legendre nodes and weights on [-1, 1]; Lagrange basis and antiderivatives."""
     xi, w = np.polynomial.legendre.leggauss(q)
@@ -73,7 +76,6 @@ class ColoniesSystem(LumpedSystem):
         resolution: Colonies,
         t0,
         t1,
-        size_edges,
         *,
         dynamic_carriers: bool,
         accounting: bool = False,
@@ -94,7 +96,7 @@ class ColoniesSystem(LumpedSystem):
         self.size = _size_solution(model, self.birth_size, self.max_age)
         visible = resolution.visible_cells(jnp.asarray(model.cell_density, jnp.float64))
         self.visible_age = self._age_at(jnp.broadcast_to(visible, (self.n_organs,)))
-        edges = jnp.asarray(size_edges, jnp.float64)
+        edges = jnp.asarray(resolution.size_edges, jnp.float64)
         self.edge_ages = self._age_at(jnp.broadcast_to(edges, (self.n_organs, edges.shape[0])))
 
     # --- the birth grid ----------------------------------------------------------------------

@@ -149,7 +149,6 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
             resolution,
             t0,
             t1,
-            resolution.size_edges,
             dynamic_carriers=dynamic,
             accounting=resolution.accounting,
         )

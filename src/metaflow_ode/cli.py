@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ._resolution.colonies import sphere_cells
+
 __all__ = ["main", "first_visible", "VISIBLE_DIAMETER_MM"]
 
 VISIBLE_DIAMETER_MM = 5.0
@@ -36,7 +38,7 @@ def first_visible(ds: xr.Dataset, *, diameter_mm: float = VISIBLE_DIAMETER_MM) -
     **Returns:** a `DataArray` over `organ`, in days.
     """
     density = _json_parameter(ds, "cell_density")
-    cells = math.pi / 6.0 * (diameter_mm / 10.0) ** 3 * density
+    cells = sphere_cells(diameter_mm, density)
     t = ds.time.values
     out = []
     for organ in ds.organ.values:

@@ -10,10 +10,15 @@ from jaxtyping import ArrayLike, Float
 
 from .._params import Domain, check_parameters, parameter
 
-__all__ = ["Colonies", "DEFAULT_SIZE_EDGES"]
+__all__ = ["Colonies", "DEFAULT_SIZE_EDGES", "sphere_cells"]
 
 DEFAULT_SIZE_EDGES = tuple(float(x) for x in np.logspace(0.0, 12.0, 25))
 """Default size-bin edges (cells): half decades from 1 to 1e12 cells."""
+
+
+def sphere_cells(diameter_mm, cell_density):
+    """Cells in a sphere of `diameter_mm` (mm) at `cell_density` (cells/mL)."""
+    return math.pi / 6.0 * (diameter_mm / 10.0) ** 3 * cell_density
 
 
 class Colonies(eqx.Module):
@@ -126,4 +131,4 @@ class Colonies(eqx.Module):
 
     def visible_cells(self, cell_density) -> float:
         """Cells of a visible lesion: a sphere of `visible_diameter` at `cell_density`."""
-        return math.pi / 6.0 * (self.visible_diameter / 10.0) ** 3 * cell_density
+        return sphere_cells(self.visible_diameter, cell_density)
