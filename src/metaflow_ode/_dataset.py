@@ -16,7 +16,8 @@ import xarray as xr
 
 from ._model import Model, parameters
 from ._routes import topology
-from ._vector_field import MECHANISMS, ORIGINS, criteria
+from ._failure import MECHANISMS
+from ._vector_field import ORIGINS, criteria
 
 __all__ = ["to_dataset", "write_netcdf"]
 
@@ -106,6 +107,8 @@ def to_dataset(
             "visible_lesions",
             "largest_lesion",
             "size_distribution",
+            "fluid_volume",
+            "fluid_rate",
             "crossing_times",
             "result",
             "num_steps",
@@ -206,6 +209,16 @@ def to_dataset(
             "cumulative shed cells not sent along any transfer",
         )
 
+    fluid_index = [i for i, c in enumerate(model.carriers) if c.fluid is not None]
+    if fluid_index:
+        for key, units, long in (
+            ("fluid_volume", "mL", "fluid volume of the cavity or CSF (NaN: no fluid state)"),
+            ("fluid_rate", "mL/day", "rate of change of the fluid volume (NaN: no fluid state)"),
+        ):
+            full = np.full((len(sol["ts"]), len(carriers)), np.nan)
+            full[:, fluid_index] = sol[key]
+            data[key] = (("time", "carrier"), full, units, long)
+
     crit = criteria(model)
     crossing = np.where(np.isfinite(sol["crossing_times"]), sol["crossing_times"], np.nan)
     n_mech = len(MECHANISMS)
@@ -231,6 +244,12 @@ def to_dataset(
     death_time, cause, mechanism = (
         min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "", "")
     )
+    if cause == "whole_body":
+        condition = "lethal whole-body burden"
+    elif cause:
+        condition = model.organs[model.organ_names.index(cause)].failure.label(mechanism)
+    else:
+        condition = ""
     data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
     data["failure_time_by_mechanism"] = (
         ("organ", "mechanism"),
@@ -283,7 +302,16 @@ def to_dataset(
         np.array(mechanism, dtype=object),
         attrs={
             "units": "1",
-            "long_name": "mechanism of the first failure: burden, largest_lesion or lethal_burden",
+            "long_name": "mechanism of the first failure: " + ", ".join(MECHANISMS)
+            + " or lethal_burden",
+        },
+    )
+    variables["death_condition"] = xr.Variable(
+        (),
+        np.array(condition, dtype=object),
+        attrs={
+            "units": "1",
+            "long_name": "clinical name of the first failure (Failure(labels=...), e.g. ascites)",
         },
     )
     variables["cause_of_death"] = xr.Variable(

@@ -20,6 +20,7 @@ from jaxtyping import ArrayLike, Float
 
 from ._emission import AbstractEmission
 from ._failure import Failure
+from ._fluid import Fluid
 from ._growth import AbstractGrowth
 from ._params import (
     Domain,
@@ -179,6 +180,9 @@ class Carrier(eqx.Module):
     - `clearance`: death rate of cells in transit, in 1/day (>= 0).
     - `half_life`: alternatively, the half-life in days (> 0) against that death.
     - `volume`: carrier fluid volume in mL (> 0), or `None`; used for concentrations.
+    - `fluid`: a [`Fluid`][metaflow_ode.Fluid] volume state (cavities and CSF: production,
+      drainage, obstruction), or `None`. Reported as `fluid_volume`; read by
+      `Failure(fluid_volume=..., fluid_rate=..., reserve=...)`.
     """
 
     name: str = eqx.field(static=True)
@@ -189,6 +193,7 @@ class Carrier(eqx.Module):
     volume: Float[ArrayLike, ""] | None = parameter(
         units="mL", domain=Domain.POSITIVE, description="carrier fluid volume", default=None
     )
+    fluid: Fluid | None = None
 
     def __init__(
         self,
@@ -198,6 +203,7 @@ class Carrier(eqx.Module):
         clearance: float | None = None,
         half_life: float | None = None,
         volume: float | None = None,
+        fluid: Fluid | None = None,
     ):
         _check_name("Carrier", name)
         owner = f"Carrier {name!r}: Carrier"
@@ -215,8 +221,10 @@ class Carrier(eqx.Module):
             clearance = math.log(2.0) / half_life
         self.name = name
         self.kind = kind
+        _check_instance(owner, "fluid", fluid, Fluid, optional=True)
         self.clearance = 0.0 if clearance is None else clearance
         self.volume = volume
+        self.fluid = fluid
 
     def __check_init__(self):
         check_parameters(self)
@@ -432,6 +440,8 @@ class Model(eqx.Module):
                     )
         for i, carrier in enumerate(self.carriers):
             add(carrier.name, lambda m, i=i: m.carriers[i], carrier)
+            if carrier.fluid is not None:
+                add(f"{carrier.name}.fluid", lambda m, i=i: m.carriers[i].fluid, carrier.fluid)
         for i, transfer in enumerate(self.transfers):
             add(transfer.name, lambda m, i=i: m.transfers[i], transfer)
         return entries
@@ -593,6 +603,62 @@ def _check_graph(model: Model) -> None:
                     f"`Organ {organ.name!r}`: `Failure(replaced_fraction=...)` needs the organ's "
                     "`volume=` (mL); give it, or use `Failure(burden=...)`."
                 )
+    organ_names = set(model.organ_names)
+    for carrier in model.carriers:
+        fluid = carrier.fluid
+        if fluid is None:
+            continue
+        where = f"`Carrier {carrier.name!r}: Fluid"
+        for name in fluid.lining:
+            if name not in organ_names:
+                raise ValueError(
+                    f"{where}(lining=...)`: {name!r} is not an organ of the model."
+                    f"{_suggest(name, organ_names)}"
+                )
+        for name in fluid.obstructed_by:
+            if name not in seen:
+                raise ValueError(
+                    f"{where}(obstructed_by=...)`: {name!r} is not an organ or carrier of the "
+                    f"model.{_suggest(name, seen)}"
+                )
+    for organ in model.organs:
+        failure_fluid(model, organ)
+
+
+def failure_fluid(model: Model, organ: Organ) -> int | None:
+    """Index of the carrier whose fluid the failure criteria of `organ` read, or `None`."""
+    failure = organ.failure
+    if failure is None:
+        return None
+    names = model.carrier_names
+    where = f"`Organ {organ.name!r}: Failure"
+    needs = failure.fluid_volume is not None or failure.fluid_rate is not None
+    if failure.fluid is not None:
+        if failure.fluid not in names:
+            raise ValueError(
+                f"{where}(fluid={failure.fluid!r})` is not a carrier of the model."
+                f"{_suggest(failure.fluid, names)}"
+            )
+        index = names.index(failure.fluid)
+        if model.carriers[index].fluid is None:
+            raise ValueError(
+                f"{where}(fluid={failure.fluid!r})`: that carrier has no fluid volume; give it "
+                "`Carrier(..., fluid=mfo.Fluid(volume=..., production=...))`."
+            )
+        return index
+    lined = [
+        i for i, c in enumerate(model.carriers) if c.fluid is not None and organ.name in c.fluid.lining
+    ]
+    if len(lined) == 1:
+        return lined[0]
+    if needs:
+        found = "none" if not lined else ", ".join(repr(names[i]) for i in lined)
+        raise ValueError(
+            f"{where}(fluid_volume=..., fluid_rate=...)` needs one cavity fluid: the carriers "
+            f"whose `Fluid(lining=...)` names {organ.name!r} are {found}; name one with "
+            "`Failure(fluid=...)`."
+        )
+    return None
 
 
 def _check_numbers(model: Model) -> None:
@@ -608,6 +674,18 @@ def _check_numbers(model: Model) -> None:
                 f"`Transfer` fractions out of organ {organ!r} sum to {total:g} > 1; they are "
                 "shares of the organ's emission: scale them so they sum to at most 1."
             )
+    for organ in model.organs:
+        failure = organ.failure
+        if failure is None or failure.fluid_volume is None:
+            continue
+        fluid = model.carriers[failure_fluid(model, organ)].fluid
+        if is_concrete(failure.fluid_volume) and is_concrete(fluid.volume):
+            if float(failure.fluid_volume) <= float(fluid.volume):
+                raise ValueError(
+                    f"`Organ {organ.name!r}: Failure(fluid_volume=...)` = "
+                    f"{float(failure.fluid_volume):g} mL must exceed the baseline volume "
+                    f"{float(fluid.volume):g} mL of its fluid, or the organ fails at once."
+                )
     # Every carrier must reach an exit (death in transit or delivery to an organ), otherwise
     # cells accumulate forever and the quasi-steady elimination is singular.
     exits = set()

@@ -105,7 +105,8 @@ class Solution(eqx.Module):
     The accounting totals (`shed`, `arrived`, `cleared`, `lost`) are `None` unless
     `accounting=True`; the lesion-level outputs (`visible_lesions`, `largest_lesion` in cells,
     `size_distribution`: colonies per size bin, B bins) are `None` unless the resolution is
-    [`Colonies`][metaflow_ode.Colonies].
+    [`Colonies`][metaflow_ode.Colonies]. `fluid_volume` (mL) and `fluid_rate` (mL/day) have one
+    column per carrier with a [`Fluid`][metaflow_ode.Fluid] (F of them, in model order).
     """
 
     ts: Float[Array, " T"]
@@ -121,6 +122,8 @@ class Solution(eqx.Module):
     visible_lesions: Float[Array, "T O"] | None
     largest_lesion: Float[Array, "T O"] | None
     size_distribution: Float[Array, "T O B"] | None
+    fluid_volume: Float[Array, "T F"]
+    fluid_rate: Float[Array, "T F"]
     crossing_times: Float[Array, " N"]
     result: Int[Array, ""]
     t_reached: Float[Array, ""]
@@ -270,9 +273,21 @@ def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -
     def per_time(t, y):
         E = system.emissions(t, y)
         c = system.carrier_cells(y, E)
-        return c, system.arrivals(E, c, colonising=True), system.metastatic_burden(t, y)
+        burden = system.organ_burden(t, y)
+        if system.fluids.carriers:
+            volume = y["fluid"]
+            rate = system.fluids.rate(volume, burden, c)
+        else:
+            volume = rate = jnp.zeros((0,))
+        return (
+            c,
+            system.arrivals(E, c, colonising=True),
+            system.metastatic_burden(t, y),
+            volume,
+            rate,
+        )
 
-    carrier, seeding, metastatic = jax.vmap(per_time)(ts, ys)
+    carrier, seeding, metastatic, fluid_volume, fluid_rate = jax.vmap(per_time)(ts, ys)
     if isinstance(system, ColoniesSystem):
         visible, largest, bins = jax.vmap(system.lesion_outputs)(ts, ys)
     else:
@@ -291,6 +306,8 @@ def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -
         visible_lesions=visible,
         largest_lesion=largest,
         size_distribution=bins,
+        fluid_volume=fluid_volume,
+        fluid_rate=fluid_rate,
         crossing_times=crossing,
         result=jnp.asarray(result),
         t_reached=jnp.asarray(t_reached, jnp.float64),

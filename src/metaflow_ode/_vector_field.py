@@ -6,6 +6,7 @@ State (a dict pytree; origin axis 0 = primary, 1 = secondary):
 - `metastatic[O]`: metastatic cells per organ;
 - `carrier[2, C]`: cells in transit per carrier and origin (dynamic carriers only);
 - `colonies[2, O]`: cumulative colonies founded;
+- `fluid[F]`: fluid volume (mL) of each carrier with a [`Fluid`][metaflow_ode.Fluid];
 - with `Lumped(accounting=True)`, cumulative counters integrated alongside: `shed[2, O]`
   (cells shed), `arrived[2, O]` (cells arriving, colonising or not), `cleared[2, C]` (cells
   dying in transit), `lost[2, O]` (shed cells sent nowhere).
@@ -19,7 +20,11 @@ Equations, with `E[o, i]` the emission of organ `i` of origin `o` and `c[o, k]` 
     colonising[k, o] = D_k,eff E[o] + R_k,eff c[o]
 
 A colony is founded by one cell, so colonies are founded at the colonising rate (per day).
-With eliminated carriers `c[o] = L^-1 F E[o]` (see `_routes`).
+With eliminated carriers `c[o] = L^-1 F E[o]` (see `_routes`). A fluid volume follows
+
+    dV_f / dt = p_f + s_f S_f - (p_f / V0_f) V_f / (1 + B_f / h_f)
+
+with `S_f` the burden of its lining organs and `B_f` the obstructing cells (`_fluid.Fluid`).
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PyTree
 
-from ._model import Model
+from ._model import Model, failure_fluid
 from ._routes import Rates, Topology, carrier_operator, rates, topology
 
 ORIGINS = ("primary", "secondary")
@@ -72,45 +78,94 @@ def _apply(groups: tuple[_LawGroup, ...], x: Array) -> Array:
     return out
 
 
-MECHANISMS = ("burden", "largest_lesion")
-"""Failure mechanisms of an organ: its tumour burden (also as replaced fraction), and the mass
-effect of its largest lesion (colonies fidelity)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Criteria:
     """Static description of the threshold criteria: per organ, mechanism and level."""
 
     organ: tuple[int, ...]  # organ index, or -1 for the whole body
     level: tuple[str, ...]  # "failure", "warning" or "lethal"
-    mechanism: tuple[str, ...]  # one of MECHANISMS, or "lethal_burden"
+    mechanism: tuple[str, ...]  # one of _failure.MECHANISMS, or "lethal_burden"
+    fluid: tuple[int, ...]  # position in the fluid states of the fluid read, or -1
 
     def __len__(self) -> int:
         return len(self.organ)
 
 
+def fluid_carriers(model: Model) -> tuple[int, ...]:
+    """Indices of the carriers with a fluid-volume state, in model order."""
+    return tuple(i for i, c in enumerate(model.carriers) if c.fluid is not None)
+
+
 def criteria(model: Model) -> Criteria:
-    organ, level, mechanism = [], [], []
+    organ, level, mechanism, fluid = [], [], [], []
+    with_fluid = fluid_carriers(model)
     for i, o in enumerate(model.organs):
         failure = o.failure
         if failure is None:
             continue
-        present = []
-        if failure.burden is not None or failure.replaced_fraction is not None:
-            present.append("burden")
-        if failure.largest_lesion is not None:
-            present.append("largest_lesion")
-        for kind in present:
+        carrier = failure_fluid(model, o)
+        position = -1 if carrier is None else with_fluid.index(carrier)
+        for kind in failure.mechanisms:
             levels = ("failure",) if failure.warning is None else ("failure", "warning")
             for lv in levels:
                 organ.append(i)
                 level.append(lv)
                 mechanism.append(kind)
+                fluid.append(position)
     if model.lethal_burden is not None:
         organ.append(-1)
         level.append("lethal")
         mechanism.append("lethal_burden")
-    return Criteria(tuple(organ), tuple(level), tuple(mechanism))
+        fluid.append(-1)
+    return Criteria(tuple(organ), tuple(level), tuple(mechanism), tuple(fluid))
+
+
+class FluidStates(eqx.Module):
+    """Parameters of the fluid-volume states, stacked over the F carriers that have one."""
+
+    carriers: tuple[int, ...] = eqx.field(static=True)
+    volume: Float[Array, " F"]
+    production: Float[Array, " F"]
+    secretion: Float[Array, " F"]
+    obstruction: Float[Array, " F"]  # inf where drainage is never obstructed
+    lining: Float[Array, "F O"]
+    obstructing_organs: Float[Array, "F O"]
+    obstructing_carriers: Float[Array, "F C"]
+
+    def __init__(self, model: Model):
+        self.carriers = fluid_carriers(model)
+        fluids = [model.carriers[i].fluid for i in self.carriers]
+        organs, carriers = model.organ_names, model.carrier_names
+
+        def stack(values):
+            return jnp.stack([jnp.asarray(v, jnp.float64) for v in values]) if values else (
+                jnp.zeros((0,))
+            )
+
+        def membership(names, groups):
+            out = np.zeros((len(groups), len(names)))
+            for f, group in enumerate(groups):
+                for name in group:
+                    if name in names:
+                        out[f, names.index(name)] = 1.0
+            return jnp.asarray(out)
+
+        self.volume = stack([f.volume for f in fluids])
+        self.production = stack([f.production for f in fluids])
+        self.secretion = stack([f.secretion for f in fluids])
+        self.obstruction = stack(
+            [jnp.inf if f.obstruction is None else f.obstruction for f in fluids]
+        )
+        self.lining = membership(organs, [f.lining for f in fluids])
+        self.obstructing_organs = membership(organs, [f.obstructed_by for f in fluids])
+        self.obstructing_carriers = membership(carriers, [f.obstructed_by for f in fluids])
+
+    def rate(self, volume, burden, carrier) -> Float[Array, " F"]:
+        """dV/dt in mL/day, given volumes, organ burdens and carrier cells `[2, C]`."""
+        serosa = self.lining @ burden
+        blocking = self.obstructing_organs @ burden + self.obstructing_carriers @ carrier.sum(0)
+        drainage = self.production / self.volume * volume / (1.0 + blocking / self.obstruction)
+        return self.production + self.secretion * serosa - drainage
 
 
 class LumpedSystem(eqx.Module):
@@ -127,6 +182,8 @@ class LumpedSystem(eqx.Module):
     rates: Rates
     carrier_operator: Float[Array, "C O"]
     thresholds: Float[Array, " N"]
+    fluids: FluidStates
+    cell_density: Float[Array, ""]
 
     def __init__(self, model: Model, *, dynamic_carriers: bool, accounting: bool = False):
         self.topo = topology(model)
@@ -140,7 +197,9 @@ class LumpedSystem(eqx.Module):
         self.emission = _group_laws([o.metastasis_emission_law for o in model.organs])
         self.rates = rates(model, self.topo)
         self.carrier_operator = carrier_operator(self.rates)
-        self.thresholds = _thresholds(model, self.criteria)
+        self.fluids = FluidStates(model)
+        self.thresholds = _thresholds(model, self.criteria, self.fluids)
+        self.cell_density = jnp.asarray(model.cell_density, jnp.float64)
 
     @property
     def n_organs(self) -> int:
@@ -210,17 +269,44 @@ class LumpedSystem(eqx.Module):
         """Cells of the largest lesion per organ (the colonies fidelity resolves lesions)."""
         raise NotImplementedError("largest_lesion needs the colonies fidelity")
 
+    def fluid_rate(self, t, y) -> Float[Array, " F"]:
+        """Rate of change of each fluid volume, mL/day."""
+        E = self.emissions(t, y)
+        c = self.carrier_cells(y, E)
+        return self.fluids.rate(y["fluid"], self.organ_burden(t, y), c)
+
     def criterion_values(self, t, y) -> Float[Array, " N"]:
-        """`log(value / threshold)` of every criterion: crosses 0 upwards at the threshold."""
+        """One value per criterion that crosses 0 upwards at its threshold.
+
+        `log(value / threshold)` for burdens, lesions, volumes and the reserve (they span
+        orders of magnitude); `rate / threshold - 1` for rates of rise (which may be < 0).
+        """
+        crit = self.criteria
+        if not len(crit):
+            return jnp.zeros((0,))
+        mechanism = np.asarray(crit.mechanism)
+        organ = jnp.asarray(np.maximum(crit.organ, 0))
+        fluid = np.asarray(crit.fluid)
         burden = self.organ_burden(t, y)
-        total = jnp.sum(burden)
-        index = jnp.asarray(self.criteria.organ, dtype=int)
-        value = jnp.where(index >= 0, burden[jnp.maximum(index, 0)], total)
-        if "largest_lesion" in self.criteria.mechanism:
-            lesion = self.largest_lesion(t, y)[jnp.maximum(index, 0)]
-            is_lesion = jnp.asarray([m == "largest_lesion" for m in self.criteria.mechanism])
-            value = jnp.where(is_lesion, lesion, value)
-        return jnp.log(jnp.maximum(value, 1e-300)) - jnp.log(self.thresholds)
+        organ_burden = burden[organ]
+        value = jnp.where(mechanism == "lethal_burden", jnp.sum(burden), organ_burden)
+        if "largest_lesion" in crit.mechanism:
+            value = jnp.where(mechanism == "largest_lesion", self.largest_lesion(t, y)[organ], value)
+        if self.fluids.carriers:
+            f = jnp.asarray(np.maximum(fluid, 0))
+            volume = y["fluid"][f]
+            excess = jnp.where(fluid >= 0, volume - self.fluids.volume[f], 0.0)
+            value = jnp.where(mechanism == "fluid_volume", volume, value)
+            value = jnp.where(
+                mechanism == "reserve", organ_burden / self.cell_density + excess, value
+            )
+        else:
+            value = jnp.where(mechanism == "reserve", organ_burden / self.cell_density, value)
+        out = jnp.log(jnp.maximum(value, 1e-300)) - jnp.log(self.thresholds)
+        if "fluid_rate" in crit.mechanism:
+            rate = self.fluid_rate(t, y)[jnp.asarray(np.maximum(fluid, 0))]
+            out = jnp.where(mechanism == "fluid_rate", rate / self.thresholds - 1.0, out)
+        return out
 
     def __call__(self, t, y, args):
         del args
@@ -235,6 +321,8 @@ class LumpedSystem(eqx.Module):
             "colonies": colonising,
             **self.metastatic_derivatives(t, y, E, colonising),
         }
+        if self.fluids.carriers:
+            dy["fluid"] = self.fluids.rate(y["fluid"], self.organ_burden(t, y), c)
         if self.accounting:
             dy["shed"] = E
             dy["arrived"] = self.arrivals(E, c, colonising=False).sum(axis=0)
@@ -259,27 +347,36 @@ class LumpedSystem(eqx.Module):
             y0.update(shed=zeros_o, arrived=zeros_o, cleared=jnp.zeros((2, n_c)), lost=zeros_o)
         if self.dynamic_carriers:
             y0["carrier"] = jnp.zeros((2, n_c))
+        if self.fluids.carriers:
+            y0["fluid"] = self.fluids.volume
         return y0
 
 
-def _thresholds(model: Model, crit: Criteria) -> Array:
+def _thresholds(model: Model, crit: Criteria, fluids: FluidStates) -> Array:
     values = []
-    for organ_index, level, mechanism in zip(crit.organ, crit.level, crit.mechanism, strict=True):
+    for organ_index, level, mechanism, f in zip(
+        crit.organ, crit.level, crit.mechanism, crit.fluid, strict=True
+    ):
         if level == "lethal":
             values.append(jnp.asarray(model.lethal_burden, jnp.float64))
             continue
         organ = model.organs[organ_index]
         failure = organ.failure
-        candidates = []
-        if mechanism == "largest_lesion":
-            candidates.append(jnp.asarray(failure.largest_lesion, jnp.float64))
-        else:
+        if mechanism == "burden":
+            candidates = []
             if failure.burden is not None:
                 candidates.append(jnp.asarray(failure.burden, jnp.float64))
             if failure.replaced_fraction is not None:
                 candidates.append(failure.replaced_fraction * model.cell_density * organ.volume)
-        level_value = candidates[0] if len(candidates) == 1 else jnp.minimum(*candidates)
+            value = candidates[0] if len(candidates) == 1 else jnp.minimum(*candidates)
+        else:
+            value = jnp.asarray(getattr(failure, mechanism), jnp.float64)
         if level == "warning":
-            level_value = failure.warning * level_value
-        values.append(level_value)
+            if mechanism == "fluid_volume":
+                # threatened halfway from the baseline volume to the failure volume
+                baseline = fluids.volume[f]
+                value = baseline + failure.warning * (value - baseline)
+            else:
+                value = failure.warning * value
+        values.append(value)
     return jnp.stack(values) if values else jnp.zeros((0,))
