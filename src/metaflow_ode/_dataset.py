@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ._failure import MECHANISMS
 from ._model import Model, parameters
 from ._routes import topology
-from ._failure import MECHANISMS
 from ._vector_field import ORIGINS, criteria
 
 __all__ = ["to_dataset", "write_netcdf"]
@@ -302,7 +302,8 @@ def to_dataset(
         np.array(mechanism, dtype=object),
         attrs={
             "units": "1",
-            "long_name": "mechanism of the first failure: " + ", ".join(MECHANISMS)
+            "long_name": "mechanism of the first failure: "
+            + ", ".join(MECHANISMS)
             + " or lethal_burden",
         },
     )

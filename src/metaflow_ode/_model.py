@@ -647,7 +647,9 @@ def failure_fluid(model: Model, organ: Organ) -> int | None:
             )
         return index
     lined = [
-        i for i, c in enumerate(model.carriers) if c.fluid is not None and organ.name in c.fluid.lining
+        i
+        for i, c in enumerate(model.carriers)
+        if c.fluid is not None and organ.name in c.fluid.lining
     ]
     if len(lined) == 1:
         return lined[0]

@@ -138,8 +138,10 @@ class FluidStates(eqx.Module):
         organs, carriers = model.organ_names, model.carrier_names
 
         def stack(values):
-            return jnp.stack([jnp.asarray(v, jnp.float64) for v in values]) if values else (
-                jnp.zeros((0,))
+            return (
+                jnp.stack([jnp.asarray(v, jnp.float64) for v in values])
+                if values
+                else (jnp.zeros((0,)))
             )
 
         def membership(names, groups):
@@ -291,7 +293,9 @@ class LumpedSystem(eqx.Module):
         organ_burden = burden[organ]
         value = jnp.where(mechanism == "lethal_burden", jnp.sum(burden), organ_burden)
         if "largest_lesion" in crit.mechanism:
-            value = jnp.where(mechanism == "largest_lesion", self.largest_lesion(t, y)[organ], value)
+            value = jnp.where(
+                mechanism == "largest_lesion", self.largest_lesion(t, y)[organ], value
+            )
         if self.fluids.carriers:
             f = jnp.asarray(np.maximum(fluid, 0))
             volume = y["fluid"][f]

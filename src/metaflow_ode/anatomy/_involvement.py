@@ -16,9 +16,14 @@ from ._reference import SITES
 __all__ = ["involvement", "site_organs"]
 
 
-def site_organs(site: str) -> tuple[str, ...]:
-    """The organs of an autopsy site (`"bone"`: every bone compartment; else the organ itself)."""
-    return SITES.get(site, (site,))
+def site_organs(site: str, model: Model | None = None) -> tuple[str, ...]:
+    """The organs of an autopsy site (`"bone"`: every bone compartment; `"peritoneum"`: the
+    peritoneum and its Meyers pooling sites; else the organ itself), restricted to the organs
+    of `model` when given."""
+    organs = SITES.get(site, (site,))
+    if model is not None:
+        organs = tuple(o for o in organs if o in model.organ_names)
+    return organs
 
 
 def involvement(
@@ -51,11 +56,10 @@ def involvement(
     """
     sites = list(sites)
     for site in sites:
-        missing = [o for o in site_organs(site) if o not in model.organ_names]
-        if missing:
+        if not site_organs(site, model):
             raise ValueError(
-                f"`involvement(sites=...)`: site {site!r} needs organ(s) {missing} that the "
-                "model does not have."
+                f"`involvement(sites=...)`: site {site!r} needs organ(s) "
+                f"{list(site_organs(site))} that the model does not have."
             )
     if "saveat" in simulate_options or "t0" in simulate_options:
         raise TypeError(
@@ -76,7 +80,7 @@ def involvement(
     colonies = ds.colonies.sum("origin").isel(time=-1)
     values = []
     for site in sites:
-        n = float(colonies.sel(organ=list(site_organs(site))).sum())
+        n = float(colonies.sel(organ=list(site_organs(site, model))).sum())
         values.append(-np.expm1(-n))
     out = pd.Series(values, index=pd.Index(sites, name="site"), name="involvement")
     out.attrs["time"] = when

@@ -11,16 +11,18 @@ import pandas as pd
 
 from .._emission import PowerLaw
 from .._failure import Failure
+from .._fluid import Fluid
 from .._growth import Gompertz
 from .._model import Carrier, Model, Organ, Transfer
 from .._route_kinds import (
-    BrainToCSF,
     Haematogenous,
     IntraCavity,
     Lymphatic,
     PerContinuitatem,
 )
+from ._cns import cns_routes
 from ._data import _presets, _soil_table, organ_table
+from ._failures import default_failure
 
 __all__ = [
     "PRIMARIES",
@@ -39,16 +41,34 @@ REFERENCE_CELLS = 1e9
 PRIMARIES = ("breast", "colorectal", "lung", "prostate", "melanoma", "pancreas", "ovary")
 """Names of the primary-specific presets of `anatomy.reference_model`."""
 
-SITES = {"bone": ("bone_axial", "bone_appendicular", "bone_marrow")}
-"""Autopsy sites made of several compartments (a site not listed is the organ of its name)."""
+MEYERS_SITES = (
+    "pouch_of_douglas",
+    "right_lower_quadrant",
+    "sigmoid_mesocolon",
+    "right_paracolic_gutter",
+    "greater_omentum",
+    "right_subphrenic",
+)
+"""Pooling sites of peritoneal fluid (Meyers, Am J Roentgenol 1973; 119:198): where free cells
+implant (`reference_model(peritoneum="meyers")` makes each an organ). Fluid is resorbed at the
+greater omentum and the right subphrenic space, so tumour there obstructs drainage."""
+
+SITES = {
+    "bone": ("bone_axial", "bone_appendicular", "bone_marrow"),
+    "peritoneum": ("peritoneum", *MEYERS_SITES),
+}
+"""Autopsy sites made of several compartments (a site not listed is the organ of its name;
+compartments a model lacks are skipped)."""
 
 # Contiguity and cavity routes of the metastases in each organ: (source, target, share of the
 # organ's shed cells). Assumptions from anatomy: lesions at a serosal surface shed into the
 # cavity or grow into the neighbouring membrane; brain lesions shed into the CSF.
+# Brain lesions shed into the CSF and meninges along the CNS routes (`cns_routes`).
 _CONTIGUITY = (
     ("lung", "pleura", 0.05),
     ("lung", "pericardium", 0.01),
-    ("brain", "csf", 0.05),
+    ("pleura", "pleural_fluid", 0.05),
+    ("pericardium", "pericardial_fluid", 0.05),
     ("liver", "peritoneal_fluid", 0.02),
     ("stomach_bowel", "peritoneal_fluid", 0.05),
     ("pancreas", "peritoneal_fluid", 0.05),
@@ -90,8 +110,52 @@ class Physiology:
       against death or resorption; assumption 1 day.
     - `implantation_time`: mean time (days) for a free cell in a cavity to reach the serosa or
       leptomeninges; assumption 1 day.
-    - `csf_volume`, `csf_production`: mL and mL/day; 150 mL and 500 mL/day (REFERENCES: CSF
-      physiology; CSF turns over 3-4 times a day into the venous blood).
+    - `csf_volume`, `csf_production`: mL and mL/day; 150 mL and 500 mL/day (CSF physiology
+      reviews, e.g. Sakka, Coll & Chazal, Eur Ann Otorhinolaryngol 2011; 128:309: CSF turns
+      over 3-4 times a day into the venous blood).
+    - `ventricular_csf_volume`: mL of CSF in the ventricles; 25 mL (same source).
+    - `csf_obstruction`: leptomeningeal tumour cells that halve CSF absorption (hydrocephalus
+      by outflow obstruction); assumption 1e10 cells (10 mL of tumour).
+    - `choroid_plexus_flow`: share of cardiac output perfusing the choroid plexus, carved out
+      of the brain's share; assumption 0.15 % (about 9 mL/min).
+    - `choroid_plexus_crossing_time`, `choroid_plexus_half_life`: mean time (days) for an
+      arrested cell to cross the blood-CSF barrier, and its half-life before; assumptions
+      30 days and 1 day (about 2 % cross).
+    - `brain_to_csf`, `brain_to_meninges`, `brain_intra_organ`: shares of the cells shed by
+      brain metastases entering the CSF, invading the meninges, and seeding new lesions in the
+      brain; assumptions 0.05, 0.01, 0.02.
+    - `marrow_perineural`, `marrow_emissary_csf`, `marrow_emissary_meninges`,
+      `orbit_perineural`: shares of the cells shed by skull and vertebral marrow metastases
+      (and by orbital ones) entering the spinal nerve sheaths, the emissary perivascular
+      spaces towards the CSF and towards the meninges (and the optic nerve sheath);
+      assumptions 0.005 each.
+    - `spinal_nerve_length`, `emissary_length`, `optic_nerve_length`: conduit lengths in mm;
+      assumptions 30 mm (foramen to the subarachnoid space of a spinal root), 10 mm (through
+      skull or vertebral cortex and dura), 45 mm (optic nerve, orbit to chiasm; anatomy texts
+      give 45-50 mm).
+    - `perineural_speed`, `perivascular_speed`: mm/day along nerve sheaths and perivascular
+      spaces; assumptions 1 mm/day each.
+    - `conduit_stages`, `conduit_half_life`: carriers per conduit delay chain (an integer) and
+      half-life (days) of a cell in a conduit; assumptions 2 and 10 days.
+    - `peritoneal_fluid_volume`, `peritoneal_fluid_production`: 50 mL (a normal peritoneal
+      cavity holds under 100 mL; ascites is over 100 mL, REFERENCES) and 50 mL/day
+      (assumption: turnover once a day).
+    - `pleural_fluid_volume`, `pleural_fluid_production`: 18 mL, both sides (0.26 mL/kg times
+      70 kg; Noppen et al., Am J Respir Crit Care Med 2000; 162:1023) and 18 mL/day
+      (assumption: turnover once a day).
+    - `pericardial_fluid_volume`, `pericardial_fluid_production`: 30 mL (normal under 50 mL,
+      REFERENCES) and 30 mL/day (assumption).
+    - `serosal_secretion`: extra cavity fluid per serosal tumour cell, mL/(day cell);
+      assumption 4e-9 (1e11 cells, 100 mL of implants, make 400 mL/day, the order of
+      re-accumulation between paracenteses).
+    - `serosal_obstruction`: tumour cells at the drainage sites that halve lymphatic drainage
+      of a serous cavity; assumption 1e10.
+    - `meyers_pooling`: with `reference_model(peritoneum="meyers")`, the shares of free
+      peritoneal cells implanting at each pooling site of Meyers (Am J Roentgenol 1973;
+      119:198; the order follows his descriptions, the numbers are assumptions), the rest on
+      the diffuse `peritoneum`.
+    - `meyers_volume`: share of the peritoneal serosa (volume and blood flow) at each pooling
+      site; assumption 0.08 each, the rest diffuse.
     - `cell_density`: cells per mL of tumour; 1e9 (Del Monte, Cell Cycle 2009; 8:505).
     - `lethal_burden`: whole-body lethal burden in cells; 1e12 (Coumans, Siesling & Terstappen,
       BMC Cancer 2013; 13:283).
@@ -118,6 +182,46 @@ class Physiology:
     implantation_time: float = 1.0
     csf_volume: float = 150.0
     csf_production: float = 500.0
+    ventricular_csf_volume: float = 25.0
+    csf_obstruction: float = 1e10
+    choroid_plexus_flow: float = 0.0015
+    choroid_plexus_crossing_time: float = 30.0
+    choroid_plexus_half_life: float = 1.0
+    brain_to_csf: float = 0.05
+    brain_to_meninges: float = 0.01
+    brain_intra_organ: float = 0.02
+    marrow_perineural: float = 0.005
+    marrow_emissary_csf: float = 0.005
+    marrow_emissary_meninges: float = 0.005
+    orbit_perineural: float = 0.005
+    spinal_nerve_length: float = 30.0
+    emissary_length: float = 10.0
+    optic_nerve_length: float = 45.0
+    perineural_speed: float = 1.0
+    perivascular_speed: float = 1.0
+    conduit_stages: int = 2
+    conduit_half_life: float = 10.0
+    peritoneal_fluid_volume: float = 50.0
+    peritoneal_fluid_production: float = 50.0
+    pleural_fluid_volume: float = 18.0
+    pleural_fluid_production: float = 18.0
+    pericardial_fluid_volume: float = 30.0
+    pericardial_fluid_production: float = 30.0
+    serosal_secretion: float = 4e-9
+    serosal_obstruction: float = 1e10
+    meyers_pooling: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {
+            "pouch_of_douglas": 0.25,
+            "right_lower_quadrant": 0.15,
+            "sigmoid_mesocolon": 0.12,
+            "right_paracolic_gutter": 0.12,
+            "greater_omentum": 0.12,
+            "right_subphrenic": 0.12,
+        }
+    )
+    meyers_volume: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(MEYERS_SITES, 0.08)
+    )
     cell_density: float = 1e9
     lethal_burden: float = 1e12
 
@@ -143,6 +247,28 @@ class Physiology:
                     f"{sorted(missing)}."
                 )
         for name in ("venous_blood_share", "arterial_blood_share", "portal_blood_share"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"`Physiology({name}=...)` must be a share below 1.")
+        if isinstance(self.conduit_stages, bool) or not isinstance(self.conduit_stages, int):
+            raise ValueError("`Physiology(conduit_stages=...)` must be a positive integer.")
+        for name in ("meyers_pooling", "meyers_volume"):
+            shares = getattr(self, name)
+            if set(shares) != set(MEYERS_SITES) or sum(shares.values()) >= 1:
+                raise ValueError(
+                    f"`Physiology({name}=...)` needs a share for each of {MEYERS_SITES}, "
+                    "summing to below 1 (the rest is the diffuse peritoneum)."
+                )
+        shares = (
+            "choroid_plexus_flow",
+            "brain_to_csf",
+            "brain_to_meninges",
+            "brain_intra_organ",
+            "marrow_perineural",
+            "marrow_emissary_csf",
+            "marrow_emissary_meninges",
+            "orbit_perineural",
+        )
+        for name in shares:
             if getattr(self, name) >= 1:
                 raise ValueError(f"`Physiology({name}=...)` must be a share below 1.")
         for name in ("capillary_arrest", "node_arrest"):
@@ -236,17 +362,6 @@ def soil_factors(primary: str) -> tuple[float, dict[str, float]]:
     return seed, soil
 
 
-def _failure(organ: str) -> Failure | None:
-    """Default failure criteria (assumptions, refined in the organ-failure work)."""
-    if organ == "liver":  # safe future liver remnant 20-25 % (Vauthey et al., Surgery 2000)
-        return Failure(replaced_fraction=0.75)
-    if organ in ("lung", "bone_marrow"):  # assumption, mirroring the liver
-        return Failure(replaced_fraction=0.75)
-    if organ == "brain":  # assumption: 50 mL of tumour exhausts the Monro-Kellie reserve
-        return Failure(burden=5e10)
-    return None
-
-
 def reference_model(
     primary: str = "breast",
     *,
@@ -254,6 +369,8 @@ def reference_model(
     seed: float | None = None,
     physiology: Physiology | None = None,
     sex: str | None = None,
+    failure: Mapping[str, Failure | None] | None = None,
+    peritoneum: str = "lumped",
 ) -> Model:
     """The whole-body physiological reference model for a primary tumour.
 
@@ -266,8 +383,14 @@ def reference_model(
     spleen and pancreas; caval otherwise); portal blood passes the liver first; the vertebral
     (Batson) plexus takes the preset's Batson share to the axial skeleton; lymph goes from the
     primary's basin to the regional nodes, then by the thoracic duct to the caval blood.
-    Peritoneal fluid and CSF carry cells between serosal surfaces, brain and leptomeninges.
-    Cells arrested in tissues not modelled as organs (adipose, heart, ...) count as cleared.
+    Peritoneal, pleural and pericardial fluid carry cells between serosal surfaces, and each
+    has a [`Fluid`][metaflow_ode.Fluid] volume raised by serosal tumour and by obstructed
+    drainage (ascites, effusion, tamponade). The CSF and every route into and within the CNS
+    come from [`cns_routes`][metaflow_ode.anatomy.cns_routes] (choroid plexus, brain lesions
+    into CSF and meninges and back into the brain, perineural and perivascular conduits from
+    skull and vertebral marrow). Cells arrested in tissues not modelled as organs (adipose,
+    heart, ...) count as cleared. Organs fail by
+    [`default_failure`][metaflow_ode.anatomy.default_failure] (docs/failure.md).
 
     Arrested cells found colonies with efficiency `seed * soil[organ]`: `seed` is the
     preset's overall colonisation efficiency, `soil` the organ's seed-and-soil factor.
@@ -283,6 +406,12 @@ def reference_model(
       the calibrated value of the preset.
     - `physiology`: a [`Physiology`][metaflow_ode.anatomy.Physiology]; default reference values.
     - `sex`: `"female"` or `"male"`; default the preset's.
+    - `failure`: per-organ overrides of the default failure criteria, `{organ: Failure}`
+      (`None` removes an organ's criteria).
+    - `peritoneum`: `"lumped"` (default: one peritoneal organ) or `"meyers"`: the peritoneum
+      plus the pooling sites of Meyers (`MEYERS_SITES`) as organs, with free peritoneal cells
+      implanting by `Physiology.meyers_pooling` and drainage obstructed by tumour at the
+      resorption sites (greater omentum, right subphrenic space).
 
     **Returns:** a [`Model`][metaflow_ode.Model]; parameter paths name the transfers, e.g.
     `"arterial_blood->brain.efficiency"`.
@@ -303,14 +432,35 @@ def reference_model(
             f"`reference_model({primary!r}, sex={sex!r})`: the {sex} reference anatomy has no "
             f"{p.organ!r}."
         )
+    if peritoneum not in ("lumped", "meyers"):
+        raise ValueError(
+            f"`reference_model(peritoneum=...)` must be 'lumped' or 'meyers', got {peritoneum!r}."
+        )
     soil_map, seed = _resolve_soil(primary, soil, seed)
     organs_table = table[table["modelled"]]
+    if peritoneum == "meyers":
+        organs_table = _meyers_table(organs_table, phys)
     names = list(organs_table.index)
+    failure = {} if failure is None else dict(failure)
+    unknown = sorted(set(failure) - set(names))
+    if unknown:
+        raise ValueError(
+            f"`reference_model(failure=...)`: {unknown} are not organs of the model; use "
+            f"{', '.join(names)}."
+        )
+    for organ, value in failure.items():
+        if value is not None and not isinstance(value, Failure):
+            raise TypeError(
+                f"`reference_model(failure=...)`: the value for {organ!r} must be an "
+                "`mfo.Failure` or None."
+            )
     beds = sorted(set(phys.bed_arrest) - set(names))
     if beds:
         raise ValueError(
             f"`Physiology(bed_arrest=...)`: {beds} are not organs of the {sex} reference model."
         )
+    site_parts = {o for parts in SITES.values() for o in parts}
+    soil_map = {o: v for o, v in soil_map.items() if o in names or o not in site_parts}
     unknown = sorted(set(soil_map) - set(names))
     if unknown:
         raise ValueError(
@@ -330,6 +480,10 @@ def reference_model(
     rate = p.growth_rate
     emission = p.emission
     density = phys.cell_density
+
+    def failure_of(name: str) -> Failure | None:
+        return failure[name] if name in failure else default_failure(name)
+
     organs = []
     for name, row in organs_table.iterrows():
         volume = float(row["volume_ml"])
@@ -342,12 +496,14 @@ def reference_model(
                     emission,
                     primary=True,
                     volume=volume,
-                    failure=_failure(name),
+                    failure=failure_of(name),
                     metastasis_growth=metastasis,
                 )
             )
         else:
-            organs.append(Organ(name, metastasis, emission, volume=volume, failure=_failure(name)))
+            organs.append(
+                Organ(name, metastasis, emission, volume=volume, failure=failure_of(name))
+            )
 
     # --- carriers ---------------------------------------------------------------------------
     co = phys.cardiac_output[sex] * 1000.0 * MINUTES_PER_DAY  # mL/day
@@ -361,7 +517,13 @@ def reference_model(
     arrest = phys.arrest
     k_caval, k_arterial, k_portal = co / v_caval, co / v_arterial, q_portal / v_portal
 
-    routes = _emission_routes(p, organs_table)
+    # --- CNS: CSF, choroid plexus, brain and marrow routes ----------------------------------------
+    cns_carriers, cns_transfers, cns_shares = cns_routes(
+        phys,
+        arterial_rate=k_arterial * phys.choroid_plexus_flow * phys.capillary_arrest,
+        efficiency={o: efficiency(o) for o in ("brain", "leptomeninges")},
+    )
+    routes = _emission_routes(p, organs_table, cns_shares)
     used = {target for targets in routes.values() for target in targets}
     H, L = Haematogenous, Lymphatic
     transfers: list[Transfer] = []
@@ -401,10 +563,12 @@ def reference_model(
         ),
         Transfer("portal_blood", "caval_blood", kind=H, rate=k_portal * (1 - arrest("liver"))),
     ]
-    to_caval = k_arterial * unmodelled * (1 - phys.capillary_arrest)
+    to_caval = k_arterial * (unmodelled + phys.choroid_plexus_flow) * (1 - phys.capillary_arrest)
     to_portal = 0.0
     for name in names:
-        q = float(share[name])
+        q = float(organs_table.loc[name, "cardiac_output_share"])
+        if name == "brain":  # the choroid plexus takes part of the brain's flow
+            q -= phys.choroid_plexus_flow
         transfers.append(
             Transfer(
                 "arterial_blood",
@@ -457,28 +621,64 @@ def reference_model(
     )
     cavity_clearance = math.log(2.0) / phys.cavity_half_life
     implant = 1.0 / phys.implantation_time
-    if "peritoneal_fluid" in used:
-        carriers.append(Carrier("peritoneal_fluid", IntraCavity, clearance=cavity_clearance))
-        transfers.append(
-            Transfer(
-                "peritoneal_fluid",
-                "peritoneum",
-                kind=IntraCavity,
-                rate=implant,
-                efficiency=efficiency("peritoneum"),
-            )
-        )
-    carriers.append(Carrier("csf", IntraCavity, clearance=cavity_clearance, volume=phys.csf_volume))
-    transfers += [
-        Transfer(
-            "csf",
-            "leptomeninges",
-            kind=IntraCavity,
-            rate=implant,
-            efficiency=efficiency("leptomeninges"),
+    peritoneal_organs = [n for n in SITES["peritoneum"] if n in names]
+    if peritoneum == "meyers":
+        pooling = dict(phys.meyers_pooling)
+        pooling["peritoneum"] = 1.0 - sum(pooling.values())
+        blocking = ("greater_omentum", "right_subphrenic")
+    else:
+        pooling = {"peritoneum": 1.0}
+        blocking = ("peritoneum",)
+    serous = (
+        (
+            "peritoneal_fluid",
+            pooling,
+            phys.peritoneal_fluid_volume,
+            phys.peritoneal_fluid_production,
+            peritoneal_organs,
+            blocking,
         ),
-        Transfer("csf", "caval_blood", kind=H, rate=phys.csf_production / phys.csf_volume),
-    ]
+        (
+            "pleural_fluid",
+            {"pleura": 1.0},
+            phys.pleural_fluid_volume,
+            phys.pleural_fluid_production,
+            ["pleura"],
+            ("pleura",),
+        ),
+        (
+            "pericardial_fluid",
+            {"pericardium": 1.0},
+            phys.pericardial_fluid_volume,
+            phys.pericardial_fluid_production,
+            ["pericardium"],
+            ("pericardium",),
+        ),
+    )
+    for cavity, implants, volume, production, lining, blockers in serous:
+        fluid = Fluid(
+            volume,
+            production,
+            secretion=phys.serosal_secretion,
+            obstruction=phys.serosal_obstruction,
+            lining=lining,
+            obstructed_by=blockers,
+        )
+        carriers.append(
+            Carrier(cavity, IntraCavity, clearance=cavity_clearance, volume=volume, fluid=fluid)
+        )
+        for site, share_of in implants.items():
+            transfers.append(
+                Transfer(
+                    cavity,
+                    site,
+                    kind=IntraCavity,
+                    rate=implant * share_of,
+                    efficiency=efficiency(site),
+                )
+            )
+    carriers += cns_carriers
+    transfers += cns_transfers
     return Model(
         organs,
         carriers,
@@ -501,15 +701,39 @@ _VENOUS = {
 
 
 def _contiguity_kind(source: str, target: str):
-    if target == "csf":
-        return BrainToCSF if source == "brain" else IntraCavity
-    if target == "peritoneal_fluid":
+    if target in ("csf", "peritoneal_fluid", "pleural_fluid", "pericardial_fluid"):
         return IntraCavity
     return PerContinuitatem
 
 
-def _emission_routes(p: Preset, organs_table: pd.DataFrame) -> dict[str, dict]:
-    """Where each organ's shed cells go: `{source: {target: (kind, fraction)}}`."""
+def _meyers_table(organs_table: pd.DataFrame, phys: Physiology) -> pd.DataFrame:
+    """Split the peritoneum row into the diffuse peritoneum and the Meyers pooling sites."""
+    table = organs_table.copy()
+    whole = table.loc["peritoneum"]
+    rows = {}
+    for site, fraction in phys.meyers_volume.items():
+        row = whole.copy()
+        for column in ("volume_ml", "cardiac_output_share"):
+            row[column] = whole[column] * fraction
+        row["source"] = (
+            f"assumption: {fraction:.0%} of the peritoneal serosa, a pooling site of Meyers "
+            "(Am J Roentgenol 1973; 119:198)"
+        )
+        rows[site] = row
+    rest = 1.0 - sum(phys.meyers_volume.values())
+    for column in ("volume_ml", "cardiac_output_share"):
+        table.loc["peritoneum", column] = whole[column] * rest
+    return pd.concat([table, pd.DataFrame(rows).T.astype(table.dtypes.to_dict())])
+
+
+def _emission_routes(
+    p: Preset, organs_table: pd.DataFrame, taken: Mapping[str, float]
+) -> dict[str, dict]:
+    """Where each organ's shed cells go: `{source: {target: (kind, fraction)}}`.
+
+    `taken` maps source organs to the share of their emission already sent by other routes
+    (the CNS routes), which their blood share gives up.
+    """
     names = set(organs_table.index)
     routes: dict[str, dict] = {}
 
@@ -529,7 +753,7 @@ def _emission_routes(p: Preset, organs_table: pd.DataFrame) -> dict[str, dict]:
             contiguity = {t: f for s, t, f in _CONTIGUITY if s == name}
             lymph = 0.0
             drainage = {organs_table.loc[name, "drainage"]: 1.0}
-        blood = 1.0 - lymph - sum(contiguity.values())
+        blood = 1.0 - lymph - sum(contiguity.values()) - taken.get(name, 0.0)
         for target, fraction in contiguity.items():
             add(name, target, _contiguity_kind(name, target), fraction)
         if lymph:
@@ -548,6 +772,8 @@ _CARRIERS = {
     "lymph",
     "thoracic_duct",
     "peritoneal_fluid",
+    "pleural_fluid",
+    "pericardial_fluid",
     "csf",
 }
 
