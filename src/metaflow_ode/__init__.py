@@ -21,6 +21,17 @@ from ._growth import Gompertz as Gompertz
 from ._growth import Logistic as Logistic
 from ._growth import PowerGrowth as PowerGrowth
 from ._growth import VonBertalanffy as VonBertalanffy
+from ._interventions import AbstractEffect as AbstractEffect
+from ._interventions import AbstractIntervention as AbstractIntervention
+from ._interventions import Dosing as Dosing
+from ._interventions import Drainage as Drainage
+from ._interventions import GrowthInhibition as GrowthInhibition
+from ._interventions import IatrogenicSpill as IatrogenicSpill
+from ._interventions import IntrathecalTherapy as IntrathecalTherapy
+from ._interventions import KillRate as KillRate
+from ._interventions import LocalAblation as LocalAblation
+from ._interventions import Resection as Resection
+from ._interventions import SystemicTherapy as SystemicTherapy
 from ._model import Carrier as Carrier
 from ._model import Model as Model
 from ._model import Organ as Organ

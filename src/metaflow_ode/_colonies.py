@@ -79,8 +79,11 @@ class ColoniesSystem(LumpedSystem):
         *,
         dynamic_carriers: bool,
         accounting: bool = False,
+        therapies: tuple = (),
     ):
-        super().__init__(model, dynamic_carriers=dynamic_carriers, accounting=accounting)
+        super().__init__(
+            model, dynamic_carriers=dynamic_carriers, accounting=accounting, therapies=therapies
+        )
         self.windows = resolution.windows
         self.nodes = resolution.nodes
         self.t0 = jnp.asarray(t0, jnp.float64)
@@ -228,6 +231,30 @@ class ColoniesSystem(LumpedSystem):
 
     def metastatic_initial_state(self, model: Model) -> dict:
         return {"weights": jnp.zeros((self.n_organs, self.windows, self.nodes))}
+
+    # --- interventions ------------------------------------------------------------------------
+
+    def scale_tumour(self, t, y, organ: int, factor, primary: bool) -> dict:
+        """Keep each colony of `organ` with probability `factor` (and scale its primary)."""
+        del t
+        y = dict(y)
+        y["weights"] = y["weights"].at[organ].multiply(factor)
+        if primary and organ == self.topo.primary:
+            y["primary"] = y["primary"] * factor
+        return y
+
+    def deposit(self, t, y, cells) -> dict:
+        """`cells[origin, organ]` colonies founded at once at `t`: a point mass of births,
+        `W_j += n l_j(u_t)` in the window open at `t` (as `dW/dt = s l_j` for a delta `s`)."""
+        y = dict(y)
+        y["colonies"] = y["colonies"] + cells
+        k = jnp.clip(jnp.floor((t - self.t0) / self.width), 0, self.windows - 1).astype(int)
+        u = 2.0 * (t - self.t0 - k * self.width) / self.width - 1.0
+        basis = _polyvals(self._gauss[2], jnp.asarray(u))
+        onehot = (jnp.arange(self.windows) == k).astype(jnp.float64)
+        births = cells.sum(axis=0)
+        y["weights"] = y["weights"] + births[:, None, None] * onehot[None, :, None] * basis
+        return y
 
     # --- lesion-level outputs -------------------------------------------------------------------
 

@@ -6,15 +6,18 @@ Runs outside `jit`, on host arrays. Variable and dimension names are part of the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
 from pathlib import Path
 
+import equinox as eqx
 import numpy as np
 import xarray as xr
 
 from ._failure import MECHANISMS
+from ._interventions import AbstractJump
 from ._model import Model, parameters
 from ._routes import topology
 from ._vector_field import ORIGINS, criteria
@@ -83,12 +86,36 @@ def _failure_burden(model: Model) -> np.ndarray:
     return out
 
 
+def _describe_interventions(interventions) -> str:
+    out = []
+    for item in interventions:
+        entry = {"type": type(item).__name__}
+        for field in dataclasses.fields(item):
+            value = getattr(item, field.name)
+            if value is None or isinstance(value, (str, int, tuple)):
+                entry[field.name] = value
+            elif isinstance(value, eqx.Module):
+                entry[field.name] = {
+                    "type": type(value).__name__,
+                    **{
+                        f.name: float(np.asarray(getattr(value, f.name)))
+                        for f in dataclasses.fields(value)
+                    },
+                }
+            else:
+                entry[field.name] = float(np.asarray(value))
+        out.append(entry)
+    return json.dumps(out)
+
+
 def to_dataset(
-    model: Model, solution, *, options: dict | None = None, size_edges=None
+    model: Model, solution, *, options: dict | None = None, size_edges=None, interventions=()
 ) -> xr.Dataset:
     """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`.
 
-    `size_edges` (cells) are the bin edges of the colonies fidelity's size distribution.
+    `size_edges` (cells) are the bin edges of the colonies fidelity's size distribution;
+    `interventions` those passed to `simulate` (described in the attrs, and the times the
+    jumps among them were applied in `intervention_time`).
     """
     topo = topology(model)
     sol = {
@@ -110,6 +137,7 @@ def to_dataset(
             "fluid_volume",
             "fluid_rate",
             "crossing_times",
+            "intervention_times",
             "result",
             "num_steps",
         )
@@ -290,6 +318,15 @@ def to_dataset(
         "whole-body lethal burden (NaN: none)",
     )
     data["death_time"] = ((), np.float64(death_time), "day", "time of death: first failure")
+    jumps = [item for item in interventions if isinstance(item, AbstractJump)]
+    if jumps:
+        data["intervention_time"] = (
+            ("intervention", "occurrence"),
+            sol["intervention_times"],
+            "day",
+            "time each jump intervention was applied (triggered drainages: each occurrence; "
+            "NaN: not applied)",
+        )
     code = int(sol["result"])
     from ._simulate import result_message
 
@@ -357,6 +394,12 @@ def to_dataset(
             attrs={"long_name": "origin of the cells: primary tumour or metastases"},
         ),
     }
+    if jumps:
+        coords["intervention"] = xr.Variable(
+            ("intervention",),
+            np.array([item.label for item in jumps], dtype=object),
+            attrs={"long_name": "jump intervention, in the order given"},
+        )
     if sol["size_distribution"] is not None:
         edges = np.asarray(size_edges, dtype=float)
         size_attrs = {"units": "cells"}
@@ -378,6 +421,7 @@ def to_dataset(
         "parameters": json.dumps({path: row.value for path, row in table.iterrows()}),
         "parameter_units": json.dumps({path: row.units for path, row in table.iterrows()}),
         "options": json.dumps(options or {}),
+        "interventions": _describe_interventions(interventions),
         "metaflow_ode_version": _version(),
         "citations": CITATIONS,
     }

@@ -24,6 +24,7 @@ import numpy as np
 class Domain(enum.Enum):
     """Admissible values of a parameter."""
 
+    FINITE = "a finite number"
     POSITIVE = "a finite number > 0"
     NONNEGATIVE = "a finite number >= 0"
     UNIT_INTERVAL = "a number in [0, 1]"
@@ -33,6 +34,8 @@ class Domain(enum.Enum):
     def contains(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
+        if self is Domain.FINITE:
+            return True
         if self is Domain.POSITIVE:
             return value > 0
         if self is Domain.NONNEGATIVE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import diffrax as dfx
@@ -23,6 +24,7 @@ import xarray as xr
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._colonies import ColoniesSystem
+from ._interventions import AbstractIntervention, AbstractJump, _Therapy, check_interventions
 from ._model import Model
 from ._params import is_concrete
 from ._resolution import Colonies, Lumped
@@ -107,6 +109,8 @@ class Solution(eqx.Module):
     `size_distribution`: colonies per size bin, B bins) are `None` unless the resolution is
     [`Colonies`][metaflow_ode.Colonies]. `fluid_volume` (mL) and `fluid_rate` (mL/day) have one
     column per carrier with a [`Fluid`][metaflow_ode.Fluid] (F of them, in model order).
+    `intervention_times[j, r]` is the time (days) of the `r`-th application of the `j`-th jump
+    intervention (scheduled ones have one; triggered drainages up to `times`; NaN: not applied).
     """
 
     ts: Float[Array, " T"]
@@ -125,6 +129,7 @@ class Solution(eqx.Module):
     fluid_volume: Float[Array, "T F"]
     fluid_rate: Float[Array, "T F"]
     crossing_times: Float[Array, " N"]
+    intervention_times: Float[Array, "J R"]
     result: Int[Array, ""]
     t_reached: Float[Array, ""]
     num_steps: Int[Array, ""]
@@ -141,11 +146,27 @@ def _default_solver(dynamic: bool) -> dfx.AbstractSolver:
     return dfx.Kvaerno5() if dynamic else dfx.Tsit5()
 
 
+def _tree_where(flag, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
 @eqx.filter_jit
-def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, root_finder):
+def _solve(
+    model: Model,
+    interventions,
+    ts,
+    t0,
+    t1,
+    resolution,
+    solver,
+    controller,
+    max_steps,
+    root_finder,
+):
     global _trace_count
     _trace_count += 1
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
+    therapies = tuple(i for i in interventions if isinstance(i, _Therapy))
     if isinstance(resolution, Colonies):
         system = ColoniesSystem(
             model,
@@ -154,17 +175,24 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
             t1,
             dynamic_carriers=dynamic,
             accounting=resolution.accounting,
+            therapies=therapies,
         )
         # Window edges and birth nodes are kinks of the vector field: step onto them.
         controller = dfx.ClipStepSizeController(controller, jump_ts=system.jump_times())
     else:
-        system = LumpedSystem(model, dynamic_carriers=dynamic, accounting=resolution.accounting)
+        system = LumpedSystem(
+            model,
+            dynamic_carriers=dynamic,
+            accounting=resolution.accounting,
+            therapies=therapies,
+        )
     y0 = system.initial_state(model)
     term = dfx.ODETerm(lambda t, y, args: args[0](t, y, None))
     n_crit = len(system.criteria)
     solve_kwargs = dict(stepsize_controller=controller, max_steps=max_steps, throw=False)
+    jumps = tuple(i for i in interventions if isinstance(i, AbstractJump))
 
-    if n_crit == 0:
+    if n_crit == 0 and not interventions:
         sol = dfx.diffeqsolve(
             term,
             solver,
@@ -184,95 +212,147 @@ def _solve(model: Model, ts, t0, t1, resolution, solver, controller, max_steps, 
         crossing = jnp.zeros((0,))
         steps = sol.stats["num_steps"]
         t_reached = jnp.where(ok, t1, jnp.max(jnp.where(jnp.isfinite(sol.ts), sol.ts, t0)))
+        records = jnp.zeros((0, 1))
     else:
-        ys, crossing, result, steps, t_reached = _solve_segments(
-            term, solver, system, y0, t0, t1, ts, root_finder, solve_kwargs
+        ys, crossing, records, result, steps, t_reached = _solve_segments(
+            term, solver, system, y0, t0, t1, ts, root_finder, solve_kwargs, jumps, therapies
         )
     if isinstance(system, ColoniesSystem):
         # A failed colony-size solve invalidates everything that uses it: report it.
         size_code = system.size.result._value
         result = jnp.where((size_code != _OK) & (result == _OK), size_code, result)
-    return _outputs(system, ts, ys, crossing, result, steps, t_reached)
+    return _outputs(system, ts, ys, crossing, records, result, steps, t_reached)
 
 
-def _solve_segments(term, solver, system, y0, t0, t1, ts, root_finder, solve_kwargs):
+def _solve_segments(
+    term, solver, system, y0, t0, t1, ts, root_finder, solve_kwargs, jumps, therapies
+):
+    """Integrate in segments that end at threshold crossings, at triggered interventions and
+    at scheduled times (jumps, therapy starts and stops); apply the interventions between."""
     n_crit = len(system.criteria)
+    scheduled = [(j, iv) for j, iv in enumerate(jumps) if not getattr(iv, "triggered", False)]
+    triggers = [(j, iv) for j, iv in enumerate(jumps) if getattr(iv, "triggered", False)]
+    limits = np.array([iv.times for _, iv in triggers], dtype=int)
+    sched = jnp.stack(
+        [jnp.asarray(iv.at, jnp.float64) for _, iv in scheduled]
+        + [jnp.asarray(v, jnp.float64) for th in therapies for v in (th.start, th.stop)]
+        + [jnp.asarray(jnp.inf)]  # keeps the array non-empty
+    )
+    n_records = max([1, *limits.tolist()])
+    n_events = n_crit + len(triggers)
+
+    def event_values(t, y, crossed, fired):
+        parts = []
+        if n_crit:
+            parts.append(jnp.where(crossed, -1.0, system.criterion_values(t, y)))
+        if triggers:
+            g = jnp.stack([iv.trigger_value(system, t, y) for _, iv in triggers])
+            parts.append(jnp.where(fired >= limits, -1.0, g))
+        return jnp.concatenate(parts)
 
     def cond_fn(t, y, args, **kwargs):
-        system, crossed = args
-        g = system.criterion_values(t, y)
-        return jnp.max(jnp.where(crossed, -1.0, g))
+        _, crossed, fired = args
+        return jnp.max(event_values(t, y, crossed, fired))
 
-    event = dfx.Event(cond_fn, root_finder=root_finder)
-    g0 = system.criterion_values(t0, y0)
-    crossed0 = g0 >= 0
+    event = dfx.Event(cond_fn, root_finder=root_finder) if n_events else None
+
+    def fire(t, y, fired, records, mask):
+        for i, (j, iv) in enumerate(triggers):
+            y = _tree_where(mask[i], iv.apply(system, t, y), y)
+            slot = jnp.minimum(fired[i], n_records - 1)
+            records = records.at[j, slot].set(jnp.where(mask[i], t, records[j, slot]))
+        return y, fired + mask.astype(int), records
+
     nan_ys = jax.tree.map(lambda a: jnp.full((ts.shape[0],) + a.shape, jnp.nan), y0)
     carry0 = (
         jnp.asarray(t0, jnp.float64),
         y0,
-        crossed0,
-        jnp.where(crossed0, t0, jnp.inf),
+        jnp.zeros(n_crit, bool),
+        jnp.full(n_crit, jnp.inf),
+        jnp.zeros(sched.shape, bool),
+        jnp.zeros(len(triggers), int),
+        jnp.full((len(jumps), n_records), jnp.nan),
         nan_ys,
         jnp.asarray(_OK),
         jnp.asarray(0),
     )
-    index = jnp.arange(n_crit)
 
     def segment(carry, _):
-        tstart, y, crossed, times, ys, result, steps = carry
+        tstart, y, crossed, times, applied, fired, records, ys, result, steps = carry
+        active = (result == _OK) & (tstart < t1)
+        # Interventions due at the segment start, in the order given; then triggers and
+        # criteria already at their level (at t0, or raised by a jump).
+        due = active & ~applied & (sched <= tstart)
+        for s, (j, iv) in enumerate(scheduled):
+            y = _tree_where(due[s], iv.apply(system, tstart, y), y)
+            records = records.at[j, 0].set(jnp.where(due[s], tstart, records[j, 0]))
+        applied = applied | due
+        if n_events:
+            g = event_values(tstart, y, crossed, fired)
+            if triggers:
+                y, fired, records = fire(tstart, y, fired, records, active & (g[n_crit:] >= 0))
+            if n_crit:
+                newly = active & ~crossed & (g[:n_crit] >= 0)
+                times = jnp.where(newly, tstart, times)
+                crossed = crossed | newly
+        t_stop = jnp.minimum(t1, jnp.min(jnp.where(applied, jnp.inf, sched)))
+        t_stop = jnp.where(active, jnp.maximum(t_stop, tstart), tstart)
         sol = dfx.diffeqsolve(
             term,
             solver,
             tstart,
-            t1,
+            t_stop,
             None,
             y,
-            (system, crossed),
+            (system, crossed, fired),
             saveat=dfx.SaveAt(
-                subs=[dfx.SubSaveAt(ts=jnp.clip(ts, tstart, t1)), dfx.SubSaveAt(t1=True)]
+                subs=[dfx.SubSaveAt(ts=jnp.clip(ts, tstart, t_stop)), dfx.SubSaveAt(t1=True)]
             ),
             event=event,
             **solve_kwargs,
         )
         code = sol.result._value
         ok = (code == _OK) | (code == _EVENT)
-        still_running = result == _OK
         tend = sol.ts[1][-1]
         yend = jax.tree.map(lambda a: a[-1], sol.ys[1])
         # Saves the solver reached are finite; after a failure the rest stay NaN.
         reached = jnp.isfinite(sol.ts[0])
-        # Once t1 is reached the remaining segments are empty: they must not overwrite saves.
-        active = still_running & (tstart < t1)
         in_segment = active & reached & (ts >= tstart) & jnp.where(ok, ts <= tend, True)
         ys = jax.tree.map(
             lambda new, old: jnp.where(in_segment.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
             sol.ys[0],
             ys,
         )
-        g = jnp.where(crossed, -jnp.inf, system.criterion_values(tend, yend))
-        event_here = (code == _EVENT) & active
-        newly = event_here & ~crossed & ((g >= -1e-9) | (index == jnp.argmax(g)))
-        times = jnp.where(newly, tend, times)
-        crossed = crossed | newly
         failed = active & ~ok
         result = jnp.where(failed, code, result)
-        t_next = jnp.where(event_here, tend, t1)
         t_failed = jnp.max(jnp.where(reached, sol.ts[0], tstart))
-        t_next = jnp.where(failed, t_failed, t_next)
-        y_next = jax.tree.map(lambda a, b: jnp.where(active & ok, a, b), yend, y)
+        t_next = jnp.where(failed, t_failed, jnp.where(active, tend, tstart))
+        y_next = _tree_where(active & ok, yend, y)
+        if n_events:
+            g = event_values(tend, yend, crossed, fired)
+            event_here = (code == _EVENT) & active
+            index = jnp.arange(n_events)
+            which = event_here & (g > -1.0) & ((g >= -1e-9) | (index == jnp.argmax(g)))
+            if n_crit:
+                newly = which[:n_crit] & ~crossed
+                times = jnp.where(newly, tend, times)
+                crossed = crossed | newly
+            if triggers:
+                y_next, fired, records = fire(tend, y_next, fired, records, which[n_crit:])
         steps = steps + jnp.where(active, sol.stats["num_steps"], 0)
-        return (t_next, y_next, crossed, times, ys, result, steps), None
+        return (t_next, y_next, crossed, times, applied, fired, records, ys, result, steps), None
 
-    carry, _ = jax.lax.scan(segment, carry0, None, length=n_crit + 1)
-    tfinal, _, _, times, ys, result, steps = carry
+    length = n_crit + int(sched.shape[0]) + int(limits.sum()) + 1
+    carry, _ = jax.lax.scan(segment, carry0, None, length=length)
+    tfinal, _, _, times, _, _, records, ys, result, steps = carry
     t_reached = jnp.where(result == _OK, t1, tfinal)
-    return ys, times, result, steps, t_reached
+    return ys, times, records, result, steps, t_reached
 
 
-def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -> Solution:
+def _outputs(system: LumpedSystem, ts, ys, crossing, records, result, steps, t_reached) -> Solution:
     def per_time(t, y):
         E = system.emissions(t, y)
-        c = system.carrier_cells(y, E)
+        c = system.carrier_cells(t, y, E)
         burden = system.organ_burden(t, y)
         if system.fluids.carriers:
             volume = y["fluid"]
@@ -309,6 +389,7 @@ def _outputs(system: LumpedSystem, ts, ys, crossing, result, steps, t_reached) -
         fluid_volume=fluid_volume,
         fluid_rate=fluid_rate,
         crossing_times=crossing,
+        intervention_times=records,
         result=jnp.asarray(result),
         t_reached=jnp.asarray(t_reached, jnp.float64),
         num_steps=jnp.asarray(steps),
@@ -418,12 +499,33 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
     return ts, t0, t1, resolution, solver, controller, max_steps, root_finder
 
 
-def _prepare_and_solve(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
+def _check_therapies(model: Model, interventions, resolution) -> None:
+    if not isinstance(resolution, Colonies):
+        return
+    primary = model.primary_organ.name
+    for item in interventions:
+        if isinstance(item, _Therapy):
+            reached = [n for n in item.organ_names(model) if n != primary]
+            if reached:
+                raise ValueError(
+                    f"`{type(item).__name__}` reaches the metastases of {reached}, but in "
+                    "`resolution=mfo.Colonies(...)` colony sizes are a function of age alone "
+                    "and cannot follow a therapy. Use `resolution=mfo.Lumped()`, or "
+                    f"`organs=[{primary!r}]` to treat only the primary tumour."
+                )
+
+
+def _prepare_and_solve(
+    model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps, interventions
+):
     """Validate the options, run the compiled solve; return it and the solver used."""
     options = _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps)
     ts, t0, t1, resolution, solver, controller, max_steps, root_finder = options
+    interventions = check_interventions(model, interventions, t0)
+    _check_therapies(model, interventions, resolution)
     solution = _solve(
         model,
+        interventions,
         jnp.asarray(ts),
         jnp.asarray(t0),
         jnp.asarray(t1),
@@ -447,6 +549,7 @@ def solve(
     rtol: float = 1e-8,
     atol: float = 1e-8,
     max_steps: int = 100_000,
+    interventions: Sequence[AbstractIntervention] = (),
 ) -> Solution:
     """Solve `model` from `t0` to `t1` days and return the raw [`Solution`][metaflow_ode.Solution].
 
@@ -459,7 +562,7 @@ def solve(
     Arguments are those of [`simulate`][metaflow_ode.simulate].
     """
     solution, _ = _prepare_and_solve(
-        model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
+        model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps, interventions
     )
     return solution
 
@@ -508,6 +611,7 @@ def simulate(
     rtol: float = 1e-8,
     atol: float = 1e-8,
     max_steps: int = 100_000,
+    interventions: Sequence[AbstractIntervention] = (),
     throw: bool = True,
 ) -> xr.Dataset:
     """Simulate `model` from `t0` to `t1` days and return an `xarray.Dataset`.
@@ -526,6 +630,10 @@ def simulate(
       otherwise.
     - `rtol`, `atol`: tolerances of the PID step-size controller (atol in cells).
     - `max_steps`: maximum solver steps per segment.
+    - `interventions`: treatments and procedures, e.g. `[mfo.Resection("breast", at=400.0),
+      mfo.SystemicTherapy(400.0, 580.0, mfo.KillRate(0.03))]` (see "Interventions" in the
+      docs). Their times and doses are numbers: new values never recompile. The state saved
+      at an intervention's time is the state right after it.
     - `throw`: raise [`SolverError`][metaflow_ode.SolverError] on solver failure (default); if
       `False`, return the partial result with `solver_status` set and NaN after the failure.
 
@@ -538,8 +646,9 @@ def simulate(
 
     if not isinstance(throw, bool):
         raise TypeError("`simulate(throw=...)` must be True or False.")
+    interventions = check_interventions(model, interventions, _check_number("t0", t0))
     solution, solver = _prepare_and_solve(
-        model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
+        model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps, interventions
     )
     solution = jax.device_get(solution)
     if throw:
@@ -552,7 +661,9 @@ def simulate(
         "atol": float(atol),
     }
     size_edges = resolution.size_edges if isinstance(resolution, Colonies) else None
-    return to_dataset(model, solution, options=options, size_edges=size_edges)
+    return to_dataset(
+        model, solution, options=options, size_edges=size_edges, interventions=interventions
+    )
 
 
 def _resolution_options(resolution) -> dict:

@@ -186,8 +186,18 @@ class LumpedSystem(eqx.Module):
     thresholds: Float[Array, " N"]
     fluids: FluidStates
     cell_density: Float[Array, ""]
+    therapies: tuple
+    therapy_organs: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    therapy_carriers: tuple[tuple[int, ...], ...] = eqx.field(static=True)
 
-    def __init__(self, model: Model, *, dynamic_carriers: bool, accounting: bool = False):
+    def __init__(
+        self,
+        model: Model,
+        *,
+        dynamic_carriers: bool,
+        accounting: bool = False,
+        therapies: tuple = (),
+    ):
         self.topo = topology(model)
         self.dynamic_carriers = dynamic_carriers
         self.accounting = accounting
@@ -202,6 +212,13 @@ class LumpedSystem(eqx.Module):
         self.fluids = FluidStates(model)
         self.thresholds = _thresholds(model, self.criteria, self.fluids)
         self.cell_density = jnp.asarray(model.cell_density, jnp.float64)
+        self.therapies = tuple(therapies)
+        self.therapy_organs = tuple(
+            tuple(model.organ_names.index(n) for n in th.organ_names(model)) for th in therapies
+        )
+        self.therapy_carriers = tuple(
+            tuple(model.carrier_names.index(n) for n in th.carriers) for th in therapies
+        )
 
     @property
     def n_organs(self) -> int:
@@ -230,8 +247,10 @@ class LumpedSystem(eqx.Module):
 
     def metastatic_derivatives(self, t, y, emissions, colonising) -> dict:
         """Time derivatives of the metastatic states, given emissions and colonising rates."""
-        del t
         growth = _apply(self.growth, y["metastatic"])
+        if self.therapies:
+            kill, keep, _ = self.therapy_effects(t)
+            growth = keep * growth - kill * y["metastatic"]
         return {"metastatic": growth - emissions[1] + colonising.sum(axis=0)}
 
     def metastatic_initial_state(self, model: Model) -> dict:
@@ -250,10 +269,96 @@ class LumpedSystem(eqx.Module):
             from_primary = self.primary_onehot() * self.primary_emission(y["primary"])
         return jnp.stack([from_primary, self.metastatic_emission(t, y)])
 
-    def carrier_cells(self, y, emissions) -> Float[Array, "2 C"]:
+    def carrier_cells(self, t, y, emissions) -> Float[Array, "2 C"]:
+        """Cells in transit per origin and carrier: states, or quasi-steady if eliminated."""
         if self.dynamic_carriers:
             return y["carrier"]
-        return emissions @ self.carrier_operator.T
+        return emissions @ self.transit_operator(t).T
+
+    def transit_operator(self, t) -> Float[Array, "C O"]:
+        """Quasi-steady carrier cells per unit emission (`L^-1 F`, days) at time `t`: therapy
+        killing cells in transit adds to the carriers' clearance."""
+        if not self.has_carrier_kill:
+            return self.carrier_operator
+        exit_rate = self.rates.carrier_exit + self.therapy_effects(t)[2]
+        transit = jnp.diag(exit_rate) - self.rates.carrier_to_carrier
+        return jnp.linalg.solve(transit, self.rates.organ_to_carrier)
+
+    # --- therapies and interventions -----------------------------------------------------------
+
+    @property
+    def has_carrier_kill(self) -> bool:
+        return any(self.therapy_carriers)
+
+    def therapy_effects(self, t):
+        """Kill rate per organ (1/day), growth multiplier per organ, kill rate per carrier."""
+        kill = jnp.zeros(self.n_organs)
+        keep = jnp.ones(self.n_organs)
+        carrier_kill = jnp.zeros(self.n_carriers)
+        for therapy, organs, carriers in zip(
+            self.therapies, self.therapy_organs, self.therapy_carriers, strict=True
+        ):
+            index = jnp.asarray(organs, dtype=int)
+            rate = therapy.kill(t)
+            kill = kill.at[index].add(rate)
+            keep = keep.at[index].multiply(1.0 - therapy.inhibition(t))
+            if carriers:
+                carrier_kill = carrier_kill.at[jnp.asarray(carriers, dtype=int)].add(rate)
+        return kill, keep, carrier_kill
+
+    def organ_index(self, name: str) -> int:
+        return self.topo.organs.index(name)
+
+    def fluid_position(self, carrier: str) -> int:
+        """Position of `carrier` among the fluid states."""
+        return self.fluids.carriers.index(self.topo.carriers.index(carrier))
+
+    def scale_tumour(self, t, y, organ: int, factor, primary: bool) -> dict:
+        """Multiply the metastases of `organ` (and its primary tumour, if `primary`) by
+        `factor`."""
+        del t
+        y = dict(y)
+        y["metastatic"] = y["metastatic"].at[organ].multiply(factor)
+        if primary and organ == self.topo.primary:
+            y["primary"] = y["primary"] * factor
+        return y
+
+    def tumour_cells(self, t, y, organ: int) -> Float[Array, " 2"]:
+        """Cells of the primary tumour and of the metastases in `organ`."""
+        primary = y["primary"] if organ == self.topo.primary else jnp.zeros(())
+        return jnp.stack([primary, self.metastatic_burden(t, y)[organ]])
+
+    def deposit(self, t, y, cells) -> dict:
+        """Put `cells[origin, organ]` into organs at `t`, each cell founding a colony."""
+        del t
+        y = dict(y)
+        y["colonies"] = y["colonies"] + cells
+        y["metastatic"] = y["metastatic"] + cells.sum(axis=0)
+        return y
+
+    def inject(self, t, y, carrier: int, cells) -> dict:
+        """Put `cells[origin]` into `carrier` at `t`: states if dynamic, else delivered at once
+        through the carrier's absorbing chain."""
+        if self.dynamic_carriers:
+            y = dict(y)
+            y["carrier"] = y["carrier"].at[:, carrier].add(cells)
+            return y
+        exit_rate = self.rates.carrier_exit + self.therapy_effects(t)[2]
+        transit = jnp.diag(exit_rate) - self.rates.carrier_to_carrier
+        resident = jnp.linalg.solve(transit, jnp.zeros(self.n_carriers).at[carrier].set(1.0))
+        share = jnp.einsum("ktc,c->t", self.rates.carrier_to_organ_colonising, resident)
+        return self.deposit(t, y, cells[:, None] * share[None, :])
+
+    def drain(self, y, cavity: str, volume) -> dict:
+        """Set the fluid of `cavity` to `volume` mL; its cells in transit leave in proportion."""
+        f = self.fluid_position(cavity)
+        y = dict(y)
+        before = y["fluid"][f]
+        y["fluid"] = y["fluid"].at[f].set(volume)
+        if self.dynamic_carriers:
+            c = self.topo.carriers.index(cavity)
+            y["carrier"] = y["carrier"].at[:, c].multiply(volume / before)
+        return y
 
     def arrivals(self, emissions, carrier, *, colonising: bool) -> Float[Array, "K 2 O"]:
         """Cells per day arriving in (or colonising) each organ, by route kind and origin."""
@@ -274,7 +379,7 @@ class LumpedSystem(eqx.Module):
     def fluid_rate(self, t, y) -> Float[Array, " F"]:
         """Rate of change of each fluid volume, mL/day."""
         E = self.emissions(t, y)
-        c = self.carrier_cells(y, E)
+        c = self.carrier_cells(t, y, E)
         return self.fluids.rate(y["fluid"], self.organ_burden(t, y), c)
 
     def criterion_values(self, t, y) -> Float[Array, " N"]:
@@ -315,12 +420,16 @@ class LumpedSystem(eqx.Module):
     def __call__(self, t, y, args):
         del args
         E = self.emissions(t, y)
-        c = self.carrier_cells(y, E)
+        c = self.carrier_cells(t, y, E)
         colonising = self.arrivals(E, c, colonising=True).sum(axis=0)
+        primary_growth = self.primary_growth(y["primary"])
+        if self.therapies:
+            kill, keep, carrier_kill = self.therapy_effects(t)
+            p = self.topo.primary
+            primary_growth = keep[p] * primary_growth - kill[p] * y["primary"]
         dy = {
             "primary": (
-                self.primary_growth(y["primary"])
-                - (0.0 if self.primary_emission is None else E[0, self.topo.primary])
+                primary_growth - (0.0 if self.primary_emission is None else E[0, self.topo.primary])
             ),
             "colonies": colonising,
             **self.metastatic_derivatives(t, y, E, colonising),
@@ -330,13 +439,15 @@ class LumpedSystem(eqx.Module):
         if self.accounting:
             dy["shed"] = E
             dy["arrived"] = self.arrivals(E, c, colonising=False).sum(axis=0)
-            dy["cleared"] = c * self.rates.clearance
+            clearance = self.rates.clearance
+            if self.has_carrier_kill:
+                clearance = clearance + carrier_kill
+            dy["cleared"] = c * clearance
             dy["lost"] = E * self.rates.lost_fraction
         if self.dynamic_carriers:
             r = self.rates
-            dy["carrier"] = (
-                E @ r.organ_to_carrier.T + c @ r.carrier_to_carrier.T - c * r.carrier_exit
-            )
+            exit_rate = r.carrier_exit + carrier_kill if self.has_carrier_kill else r.carrier_exit
+            dy["carrier"] = E @ r.organ_to_carrier.T + c @ r.carrier_to_carrier.T - c * exit_rate
         return dy
 
     def initial_state(self, model: Model):

@@ -1,0 +1,534 @@
+"""Interventions against closed forms, matrix exponentials and a renewal solver.
+
+References: the V2 closed form (Benzekry et al. 2021; ../shared/REFERENCES.md) with the
+primary's emission cut at the resection time, the renewal equations of tests/renewal.py, the
+matrix exponential of the linear model of tests/test_linear.py per therapy segment, and the
+closed-form relaxation of a fluid volume.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+import metaflow_ode as mfo
+from metaflow_ode import _simulate as simulate_module
+from metaflow_ode.parameter_sets import Benzekry2021
+from renewal import renewal
+from test_linear import build_model, system_matrix
+
+A, MU = Benzekry2021.RATE, Benzekry2021.MU
+V2 = Benzekry2021.model()
+T_CUT = 30.0
+TIMES = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+
+
+def colonies_closed_form(t, T):
+    """Colonies founded by `t` when the primary (e^{A t}) emitting MU x is removed at T."""
+    return MU * np.expm1(A * np.minimum(t, T)) / A
+
+
+def burden_closed_form(t, T):
+    """Metastatic cells at t: colonies born at tau < min(t, T) each grown to e^{A (t - tau)}."""
+    return MU * np.minimum(t, T) * np.exp(A * t)
+
+
+# --- resection ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "resolution, rtol",
+    [(mfo.Lumped(), 1e-7), (mfo.Colonies(windows=60), 1e-4)],
+    ids=["lumped", "colonies"],
+)
+def test_resection_of_the_v2_primary_against_the_closed_form(resolution, rtol):
+    # The colonies burden is a Gauss quadrature over birth windows: rtol 1e-4 as for V2 without
+    # resection (../shared/REFERENCES.md). The cut at 30 d lies on a window edge of
+    # Colonies(windows=60) over [0, 60]; a source switched off inside a window is projected
+    # onto the window's polynomial (see Resection).
+    ds = mfo.simulate(
+        V2,
+        60.0,
+        saveat=mfo.at(TIMES),
+        resolution=resolution,
+        interventions=[mfo.Resection("adrenal", T_CUT)],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(
+        ds.colonies.sel(organ="distant").sum("origin"),
+        colonies_closed_form(TIMES, T_CUT),
+        rtol=1e-7,
+    )
+    np.testing.assert_allclose(
+        ds.metastatic_burden.sel(organ="distant"), burden_closed_form(TIMES, T_CUT), rtol=rtol
+    )
+    primary = np.where(TIMES < T_CUT, np.exp(A * TIMES), 0.0)
+    np.testing.assert_allclose(ds.primary_burden, primary, rtol=1e-7)
+    assert float(ds.intervention_time.sel(intervention="Resection(adrenal)", occurrence=0)) == 30
+
+
+def test_resection_inside_a_birth_window_keeps_the_count_exact():
+    # The colony count is a plain integral of the seeding rate: exact wherever the cut falls.
+    T = 33.3
+    ds = mfo.simulate(
+        V2,
+        60.0,
+        saveat=mfo.at(TIMES),
+        resolution=mfo.Colonies(windows=60),
+        interventions=[mfo.Resection("adrenal", T)],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(
+        ds.colonies.sel(organ="distant").sum("origin"), colonies_closed_form(TIMES, T), rtol=1e-7
+    )
+    # visible lesions: colonies older than the visibility age (51.928 d in V2) at t = 60 d
+    visible_age = np.log(mfo.Colonies().visible_cells(1e9)) / A
+    expected = colonies_closed_form(60.0 - visible_age, T)
+    np.testing.assert_allclose(ds.visible_lesions.sel(organ="distant", time=60.0), expected, 1e-3)
+
+
+def secondary_model(mu2=2e-3):
+    """V2 with secondary dissemination: metastases shed mu2 x, all of it re-seeding."""
+    return mfo.Model(
+        [
+            mfo.Organ("adrenal", mfo.Exponential(A + MU), mfo.PowerLaw(MU, 1.0), primary=True),
+            mfo.Organ("distant", mfo.Exponential(A), mfo.PowerLaw(mu2, 1.0)),
+        ],
+        transfers=[
+            mfo.Transfer("adrenal", "distant", kind=mfo.Haematogenous),
+            mfo.Transfer("distant", "distant", kind=mfo.IntraOrgan),
+        ],
+        lethal_burden=None,
+    )
+
+
+@pytest.mark.parametrize(
+    "resolution", [mfo.Lumped(), mfo.Colonies(windows=60)], ids=["lumped", "colonies"]
+)
+def test_resection_with_secondary_dissemination_against_a_renewal_solution(resolution):
+    mu2 = 2e-3
+    times = np.array([20.0, 35.0, 45.0, 60.0])  # not at T itself, where the reference jumps
+    ds = mfo.simulate(
+        secondary_model(mu2),
+        60.0,
+        saveat=mfo.at(times),
+        resolution=resolution,
+        interventions=[mfo.Resection("adrenal", T_CUT)],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+
+    def primary_emission(t):
+        # the source is cut at T: on the grid point T itself the mean of the one-sided values,
+        # so that the trapezoidal rule stays second order across the jump
+        e = MU * np.exp(A * t)
+        return np.where(t < T_CUT, e, np.where(t == T_CUT, 0.5 * e, 0.0))
+
+    net = A - mu2  # a colony sheds what it emits
+    ref = renewal(
+        times,
+        primary_emission,
+        np.array([1.0]),
+        np.array([[1.0]]),
+        lambda a: (mu2 * np.exp(net * a))[None, :],
+        lambda a: np.exp(net * a)[None, :],
+        dt=0.05,
+    )
+    distant = ds.sel(organ="distant")
+    np.testing.assert_allclose(distant.colonies.sum("origin"), ref["N"][0], rtol=2e-5)
+    np.testing.assert_allclose(distant.metastatic_burden, ref["M"][0], rtol=2e-5)
+    # after the cut the primary founds no more colonies
+    after = distant.colonies.sel(origin="primary", time=[45.0, 60.0]).values
+    np.testing.assert_allclose(after, colonies_closed_form(T_CUT, T_CUT), rtol=1e-7)
+
+
+# --- local ablation and iatrogenic spill --------------------------------------------------------
+
+
+def test_local_ablation_scales_the_metastases_and_spares_the_primary():
+    phi, T = 0.9, 40.0
+    ds = mfo.simulate(
+        V2,
+        60.0,
+        saveat=mfo.at(TIMES),
+        interventions=[mfo.LocalAblation("distant", T, phi)],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    t = TIMES
+    kept = np.where(t < T, MU * t, (1 - phi) * MU * T + MU * (t - T)) * np.exp(A * t)
+    np.testing.assert_allclose(ds.metastatic_burden.sel(organ="distant"), kept, rtol=1e-7)
+    np.testing.assert_allclose(ds.primary_burden, np.exp(A * t), rtol=1e-7)
+
+
+def test_spill_into_an_organ_founds_a_colony_per_displaced_cell():
+    f, T = 1e-3, 20.0
+    ds = mfo.simulate(
+        V2,
+        60.0,
+        saveat=mfo.at(TIMES),
+        interventions=[mfo.IatrogenicSpill("adrenal", "distant", T, f)],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    t = TIMES
+    P_T = np.exp(A * T)
+    late = t >= T
+    colonies = np.where(
+        late,
+        colonies_closed_form(T, T) + f * P_T + (1 - f) * MU * (np.exp(A * t) - P_T) / A,
+        colonies_closed_form(t, T),
+    )
+    burden = np.where(
+        late,
+        (MU * T + f + (1 - f) * MU * (t - T)) * np.exp(A * t),
+        MU * t * np.exp(A * t),
+    )
+    distant = ds.sel(organ="distant")
+    np.testing.assert_allclose(distant.colonies.sum("origin"), colonies, rtol=1e-7)
+    np.testing.assert_allclose(distant.metastatic_burden, burden, rtol=1e-7)
+    np.testing.assert_allclose(ds.primary_burden, np.exp(A * t) * np.where(late, 1 - f, 1), 1e-7)
+
+
+def blood_model():
+    """adrenal -> blood (clearance k) -> distant (rate r, efficiency eta)."""
+    return mfo.Model(
+        [
+            mfo.Organ("adrenal", mfo.Exponential(A + MU), mfo.PowerLaw(MU, 1.0), primary=True),
+            mfo.Organ("distant", mfo.Exponential(A)),
+        ],
+        carriers=[mfo.Carrier("blood", mfo.Haematogenous, clearance=6.0)],
+        transfers=[
+            mfo.Transfer("adrenal", "blood", kind=mfo.Haematogenous),
+            mfo.Transfer("blood", "distant", kind=mfo.Haematogenous, rate=4.0, efficiency=0.25),
+        ],
+        lethal_burden=None,
+    )
+
+
+@pytest.mark.parametrize("eliminate", [True, False], ids=["eliminated", "dynamic"])
+def test_spill_into_a_carrier_is_delivered_by_its_absorbing_chain(eliminate):
+    # Spill a fraction f of the primary into the blood at T, then resect it. Every cell that
+    # ever entered the blood colonises with probability eta r / (k + r) = 0.1; after 10 days
+    # (100 transit times) the dynamic carrier has delivered everything up to e^-100.
+    f, T, share = 0.01, 20.0, 0.25 * 4.0 / 10.0
+    ds = mfo.simulate(
+        blood_model(),
+        40.0,
+        saveat=mfo.at([30.0, 40.0]),
+        resolution=mfo.Lumped(eliminate_carriers=eliminate),
+        interventions=[
+            mfo.IatrogenicSpill("adrenal", "blood", T, f),
+            mfo.Resection("adrenal", T),
+        ],
+        rtol=1e-11,
+        atol=1e-11,
+    )
+    entered = MU * np.expm1(A * T) / A + f * np.exp(A * T)
+    np.testing.assert_allclose(
+        ds.colonies.sel(organ="distant").sum("origin"), share * entered, rtol=1e-7
+    )
+
+
+# --- systemic and intrathecal therapy in the linear model ---------------------------------------
+
+
+def test_systemic_and_intrathecal_therapy_against_the_matrix_exponential_of_each_segment():
+    # test_linear's model: state [primary, M_organ (4), carrier (2 origins x 2), colonies (4)]
+    model = build_model()
+    k1, k2, inhibit = 0.03, 0.5, 0.6
+    therapies = [
+        mfo.SystemicTherapy(50.0, 150.0, mfo.KillRate(k1), carriers=("blood",)),
+        mfo.IntrathecalTherapy(
+            100.0, 200.0, mfo.KillRate(k2), carriers=("lymph",), organs=("lung",)
+        ),
+        mfo.SystemicTherapy(120.0, 250.0, mfo.GrowthInhibition(inhibit), organs=("liver",)),
+    ]
+    times = np.array([40.0, 100.0, 130.0, 180.0, 220.0, 300.0])
+    ds = mfo.simulate(
+        model, 300.0, saveat=mfo.at(times), interventions=therapies, rtol=1e-12, atol=1e-12
+    )
+    A0, z0, n_o, n_c = system_matrix()
+    names = ["prim", "liver", "lung", "bone"]
+    P, M = 0, 1
+    carrier = lambda origin, k: 1 + n_o + origin * n_c + k  # noqa: E731
+    rates = {"prim": 0.05, "liver": 0.03, "lung": 0.04, "bone": 0.02}
+
+    def matrix(t):
+        """System matrix in force at time t (therapy windows are half-open)."""
+        a = A0.copy()
+        if 50 <= t < 150:
+            for i in range(n_o):
+                a[M + i, M + i] -= k1
+            a[P, P] -= k1
+            for origin in (0, 1):
+                a[carrier(origin, 0), carrier(origin, 0)] -= k1
+        if 100 <= t < 200:
+            a[M + names.index("lung"), M + names.index("lung")] -= k2
+            for origin in (0, 1):
+                a[carrier(origin, 1), carrier(origin, 1)] -= k2
+        if 120 <= t < 250:
+            a[M + 1, M + 1] -= inhibit * rates["liver"]
+        return a
+
+    edges = [0.0, 50.0, 100.0, 120.0, 150.0, 200.0, 250.0, 300.0]
+    expected = []
+    for t in times:
+        z = z0.copy()
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            if lo >= t:
+                break
+            z = scipy.linalg.expm(matrix(lo) * (min(hi, t) - lo)) @ z
+        expected.append(z)
+    expected = np.array(expected)
+    burden = expected[:, 1 : 1 + n_o].copy()
+    burden[:, 0] += expected[:, 0]
+    np.testing.assert_allclose(ds.burden.values, burden, rtol=1e-8, atol=1e-12)
+    carriers = expected[:, 1 + n_o : 1 + n_o + 2 * n_c].reshape(len(times), 2, n_c)
+    np.testing.assert_allclose(
+        ds.carrier_cells.transpose("time", "origin", "carrier").values, carriers, rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        ds.colonies.sum("origin").values, expected[:, 1 + n_o + 2 * n_c :], rtol=1e-8
+    )
+
+
+def test_carrier_kill_with_eliminated_carriers_equals_a_raised_clearance():
+    # Over the whole run a kill rate on blood is the same model as blood with clearance 6 + k.
+    k = 2.0
+    run = lambda model, interventions=(): mfo.simulate(  # noqa: E731
+        model,
+        40.0,
+        saveat=mfo.at([20.0, 40.0]),
+        resolution=mfo.Lumped(eliminate_carriers=True),
+        interventions=interventions,
+        rtol=1e-11,
+        atol=1e-11,
+    )
+    therapy = mfo.SystemicTherapy(0.0, 50.0, mfo.KillRate(k), organs=(), carriers=("blood",))
+    treated = run(blood_model(), [therapy])
+    raised = run(blood_model().with_parameters({"blood.clearance": 6.0 + k}))
+    np.testing.assert_allclose(treated.colonies.values, raised.colonies.values, rtol=1e-9)
+    np.testing.assert_allclose(treated.burden.values, raised.burden.values, rtol=1e-9)
+
+
+def test_dosed_kill_of_an_exponential_primary_against_the_integrated_exposure():
+    # ln P(t) = a t - k int_0^t exposure; each dose at t_j adds (1 - e^{-lam (t - t_j)}) / lam.
+    a, k, interval, half_life = 0.05, 0.4, 7.0, 1.5
+    model = mfo.Model(
+        [mfo.Organ("breast", mfo.Exponential(a), initial=1e6, primary=True)], lethal_burden=None
+    )
+    dosing = mfo.Dosing(interval, half_life)
+    times = np.array([5.0, 10.0, 30.0, 45.0, 80.0])
+    ds = mfo.simulate(
+        model,
+        80.0,
+        saveat=mfo.at(times),
+        interventions=[mfo.SystemicTherapy(10.0, 40.0, mfo.KillRate(k), dosing=dosing)],
+        rtol=1e-11,
+        atol=1e-6,
+    )
+    lam = np.log(2.0) / half_life
+    doses = np.array([10.0, 17.0, 24.0, 31.0, 38.0])  # every 7 days from 10 while before 40
+    integral = np.array(
+        [np.sum(np.where(t > doses, -np.expm1(-lam * (t - doses)) / lam, 0.0)) for t in times]
+    )
+    np.testing.assert_allclose(ds.primary_burden, 1e6 * np.exp(a * times - k * integral), 1e-8)
+    explicit = lambda t: np.sum(np.where(t >= doses, np.exp(-lam * (t - doses)), 0.0))  # noqa: E731
+    for t in (9.0, 10.0, 12.5, 38.0, 39.9, 55.0):
+        assert float(dosing.exposure(t, 10.0, 40.0)) == pytest.approx(explicit(t), rel=1e-12)
+
+
+# --- drainage -----------------------------------------------------------------------------------
+
+P_FLUID, SECRETION, V0, S0 = 1.0, 1e-9, 50.0, 2e9
+RELAX = P_FLUID / V0  # 1/day
+V_STAR = (P_FLUID + SECRETION * S0) / RELAX  # 150 mL: the volume the fluid relaxes to
+
+
+def cavity_model():
+    """A constant serosal tumour S0 raising production: V -> V* exponentially at rate p/V0."""
+    return mfo.Model(
+        [mfo.Organ("ovary", mfo.Exponential(0.0), initial=S0, primary=True)],
+        carriers=[
+            mfo.Carrier(
+                "peritoneal_fluid",
+                mfo.IntraCavity,
+                clearance=1.0,
+                fluid=mfo.Fluid(V0, P_FLUID, secretion=SECRETION, lining=("ovary",)),
+            )
+        ],
+        lethal_burden=None,
+    )
+
+
+def volume(t, start, v_start):
+    return V_STAR + (v_start - V_STAR) * np.exp(-RELAX * (t - start))
+
+
+def test_scheduled_drainage_resets_the_fluid_volume():
+    T, to = 40.0, 60.0
+    times = np.array([20.0, 40.0, 70.0])
+    ds = mfo.simulate(
+        cavity_model(),
+        70.0,
+        saveat=mfo.at(times),
+        interventions=[mfo.Drainage("peritoneal_fluid", T, to=to)],
+        rtol=1e-11,
+        atol=1e-9,
+    )
+    expected = [volume(20.0, 0.0, V0), to, volume(70.0, T, to)]
+    np.testing.assert_allclose(ds.fluid_volume.sel(carrier="peritoneal_fluid"), expected, 1e-8)
+
+
+def test_triggered_drainage_fires_each_time_the_volume_reaches_the_trigger():
+    trigger, times = 80.0, 3
+    ds = mfo.simulate(
+        cavity_model(),
+        70.0,
+        saveat=mfo.at([70.0]),
+        interventions=[mfo.Drainage("peritoneal_fluid", trigger=trigger, times=times)],
+        rtol=1e-11,
+        atol=1e-9,
+    )
+    interval = np.log((V_STAR - V0) / (V_STAR - trigger)) / RELAX  # 17.83 d from V0 to 80 mL
+    fired = ds.intervention_time.sel(intervention="Drainage(peritoneal_fluid)").values
+    # crossing times are located to 1e-6 d (as failure times, tests/test_cavities.py)
+    np.testing.assert_allclose(fired, interval * np.arange(1, 4), rtol=0, atol=1e-6)
+    # after the third drainage the fluid rises freely from V0
+    np.testing.assert_allclose(
+        ds.fluid_volume.sel(carrier="peritoneal_fluid", time=70.0), volume(70.0, fired[-1], V0)
+    )
+
+
+# --- compiled once: vmap and grad over times and doses ------------------------------------------
+
+
+def test_vmap_over_100_patients_compiles_once_and_matches_single_runs():
+    def run(T, k, trigger):
+        solution = mfo.solve(
+            V2,
+            60.0,
+            saveat=mfo.at([60.0]),
+            interventions=[
+                mfo.Resection("adrenal", T),
+                mfo.SystemicTherapy(T, T + 10.0, mfo.KillRate(k), organs=["distant"]),
+            ],
+        )
+        drained = mfo.solve(
+            cavity_model(),
+            70.0,
+            saveat=mfo.at([70.0]),
+            interventions=[mfo.Drainage("peritoneal_fluid", trigger=trigger)],
+        )
+        return solution.metastatic[-1, 1], drained.intervention_times[0, 0]
+
+    rng = np.random.default_rng(0)
+    T = rng.uniform(20.0, 40.0, 100)
+    k = rng.uniform(0.0, 0.2, 100)
+    trigger = rng.uniform(60.0, 120.0, 100)
+    batched = jax.jit(jax.vmap(run))
+    before = simulate_module._trace_count
+    burden, fired = batched(jnp.asarray(T), jnp.asarray(k), jnp.asarray(trigger))
+    traced = simulate_module._trace_count - before
+    burden2, _ = batched(jnp.asarray(T[::-1]), jnp.asarray(k), jnp.asarray(trigger))
+    assert traced == 2  # one compilation per model, for all 100 patients
+    assert simulate_module._trace_count - before == traced  # new numbers: no retrace
+    # closed form: colonies born before T, each killed at k for 10 days
+    expected = MU * T * np.exp(A * 60.0 - k * 10.0)
+    np.testing.assert_allclose(burden, expected, rtol=1e-6)
+    np.testing.assert_allclose(burden2, MU * T[::-1] * np.exp(A * 60.0 - k * 10.0), rtol=1e-6)
+    interval = np.log((V_STAR - V0) / (V_STAR - trigger)) / RELAX
+    np.testing.assert_allclose(fired, np.where(interval <= 70.0, interval, np.nan), rtol=1e-6)
+
+
+def test_gradient_with_respect_to_the_resection_time():
+    # d/dT of MU T e^{A t1} is MU e^{A t1}
+    def burden(T):
+        solution = mfo.solve(
+            V2, 60.0, saveat=mfo.at([60.0]), interventions=[mfo.Resection("adrenal", T)]
+        )
+        return solution.metastatic[-1, 1]
+
+    grad = jax.grad(burden)(jnp.asarray(30.0))
+    assert float(grad) == pytest.approx(MU * np.exp(A * 60.0), rel=1e-5)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "interventions, error, match",
+    [
+        ([mfo.Resection("liver", 10.0)], ValueError, r"Resection\(organ='liver'\).*not an organ"),
+        ([mfo.Resection("adrenal", -1.0)], ValueError, r"before the start"),
+        ([mfo.Drainage("blood", 10.0)], ValueError, r"not a carrier"),
+        (["resect"], TypeError, r"each item must be an intervention"),
+        (
+            [mfo.SystemicTherapy(20.0, 10.0, mfo.KillRate(0.1))],
+            ValueError,
+            r"stop must be after start",
+        ),
+        (
+            [mfo.IatrogenicSpill("adrenal", "csf", 10.0, 0.1)],
+            ValueError,
+            r"target='csf'.*not an organ or carrier",
+        ),
+    ],
+)
+def test_bad_interventions_are_rejected_before_solving(interventions, error, match):
+    with pytest.raises(error, match=match):
+        mfo.simulate(V2, 60.0, interventions=interventions)
+
+
+@pytest.mark.parametrize(
+    "build, error, match",
+    [
+        (lambda: mfo.Drainage("x"), ValueError, r"exactly one of `at=`"),
+        (lambda: mfo.Drainage("x", 1.0, trigger=2.0), ValueError, r"exactly one"),
+        (lambda: mfo.Drainage("x", trigger=2.0, times=0), ValueError, r"times=.*positive"),
+        (lambda: mfo.LocalAblation("x", 1.0, 1.5), ValueError, r"fraction=.*\[0, 1\]"),
+        (lambda: mfo.SystemicTherapy(0.0, 1.0, 0.1), TypeError, r"effect=.*KillRate"),
+        (lambda: mfo.KillRate(-1.0), ValueError, r"rate=.*>= 0"),
+        (lambda: mfo.Dosing(0.0, 1.0), ValueError, r"interval=.*> 0"),
+        (
+            lambda: mfo.SystemicTherapy(0, 1, mfo.GrowthInhibition(0.5), carriers=["blood"]),
+            ValueError,
+            r"only a `KillRate` acts on cells in transit",
+        ),
+        (lambda: mfo.Resection(3, 1.0), TypeError, r"organ=.*name"),
+    ],
+)
+def test_bad_intervention_arguments(build, error, match):
+    with pytest.raises(error, match=match):
+        build()
+
+
+def test_drainage_needs_a_fluid_and_a_level_below_its_trigger():
+    with pytest.raises(ValueError, match=r"has no fluid volume"):
+        mfo.simulate(blood_model(), 10.0, interventions=[mfo.Drainage("blood", 5.0)])
+    with pytest.raises(ValueError, match=r"must be below the trigger"):
+        mfo.simulate(
+            cavity_model(),
+            10.0,
+            interventions=[mfo.Drainage("peritoneal_fluid", trigger=40.0)],  # baseline 50 mL
+        )
+
+
+def test_colonies_fidelity_refuses_therapy_of_metastases_but_treats_the_primary():
+    therapy = mfo.SystemicTherapy(10.0, 20.0, mfo.KillRate(0.1))
+    with pytest.raises(ValueError, match=r"colony sizes are a function of age"):
+        mfo.simulate(V2, 30.0, resolution=mfo.Colonies(windows=8), interventions=[therapy])
+    ds = mfo.simulate(
+        V2,
+        30.0,
+        saveat=mfo.at([30.0]),
+        resolution=mfo.Colonies(windows=8),
+        interventions=[mfo.SystemicTherapy(10.0, 20.0, mfo.KillRate(0.1), organs=["adrenal"])],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    assert float(ds.primary_burden[-1]) == pytest.approx(np.exp(A * 30.0 - 1.0), rel=1e-7)
