@@ -64,6 +64,10 @@ from ._simulate import at as at
 from ._simulate import every as every
 from ._simulate import simulate as simulate
 from ._simulate import solve as solve
+from ._staging import STAGES as STAGES
+from ._staging import StageRule as StageRule
+from ._staging import StagingRules as StagingRules
+from ._staging import stage as stage
 from . import anatomy as anatomy
 from . import parameter_sets as parameter_sets
 

@@ -243,6 +243,16 @@ class ColoniesSystem(LumpedSystem):
             y["primary"] = y["primary"] * factor
         return y
 
+    def scale_visible(self, t, y, organ: int, factor) -> dict:
+        """Keep each visible colony of `organ` with probability `factor`: the colonies of the
+        birth nodes whose colony has reached the visible size at `t`."""
+        age = t - self.birth_times() - self.dormancy  # (K, q)
+        visible = age >= self.visible_age[organ]
+        y = dict(y)
+        weights = y["weights"][organ]
+        y["weights"] = y["weights"].at[organ].set(jnp.where(visible, factor * weights, weights))
+        return y
+
     def deposit(self, t, y, cells) -> dict:
         """`cells[origin, organ]` colonies founded at once at `t`: a point mass of births,
         `W_j += n l_j(u_t)` in the window open at `t` (as `dW/dt = s l_j` for a delta `s`)."""

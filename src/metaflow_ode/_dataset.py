@@ -263,6 +263,9 @@ def to_dataset(
     warning_time = np.fmin.reduce(by_mechanism["warning"], axis=1)
     candidates = []
     for i in range(len(organs)):
+        failure = model.organs[i].failure
+        if failure is None or not failure.lethal:
+            continue
         for j, mech in enumerate(MECHANISMS):
             t = by_mechanism["failure"][i, j]
             if np.isfinite(t):
@@ -317,7 +320,19 @@ def to_dataset(
         "cells",
         "whole-body lethal burden (NaN: none)",
     )
-    data["death_time"] = ((), np.float64(death_time), "day", "time of death: first failure")
+    data["death_time"] = (
+        (),
+        np.float64(death_time),
+        "day",
+        "time of death: the first lethal organ failure or the lethal whole-body burden",
+    )
+    data["failure_lethal"] = (
+        ("organ",),
+        np.array([bool(o.failure and o.failure.lethal) for o in model.organs]),
+        "1",
+        "whether the organ's failure is the patient's death (False: none, or Failure(lethal="
+        "False))",
+    )
     jumps = [item for item in interventions if isinstance(item, AbstractJump)]
     if jumps:
         data["intervention_time"] = (

@@ -46,7 +46,11 @@ class Failure(eqx.Module):
       Monro-Kellie doctrine leaves only the displaceable CSF and venous blood as reserve, and
       tumour or extra CSF exhausting it raises intracranial pressure.
 
-    Its function is "threatened" (the warning) at `warning` times each failure level. Crossing
+    Its function is "threatened" (the warning) at `warning` times each failure level. The
+    first failure of an organ with `lethal=True` (the default) is the patient's death
+    (`death_time`, `cause_of_death`); set `lethal=False` for a failure that care can bridge
+    (an effusion that is drained, a bowel obstruction that is bypassed): it is reported in
+    `failure_time` and starts the `organ_failure` stage, and death comes later. Crossing
     times are located by root finding on the solver's dense output, not read off the save grid.
 
     Few validated thresholds exist. For the liver, failure at about 75-80 % replacement mirrors
@@ -73,6 +77,7 @@ class Failure(eqx.Module):
     - `labels`: clinical names of the mechanisms of this organ, e.g. `{"burden": "bowel
       obstruction", "fluid_volume": "ascites"}`; reported as `death_condition`. Keys are
       mechanisms (`MECHANISMS`).
+    - `lethal`: whether this organ's failure is the patient's death (default `True`).
     """
 
     burden: Float[ArrayLike, ""] | None = parameter(
@@ -113,6 +118,7 @@ class Failure(eqx.Module):
     )
     fluid: str | None = eqx.field(static=True, default=None)
     labels: tuple[tuple[str, str], ...] = eqx.field(static=True, default=())
+    lethal: bool = eqx.field(static=True, default=True)
 
     def __init__(
         self,
@@ -126,7 +132,10 @@ class Failure(eqx.Module):
         fluid: str | None = None,
         warning: float | None = 0.5,
         labels: Mapping[str, str] | None = None,
+        lethal: bool = True,
     ):
+        if not isinstance(lethal, bool):
+            raise TypeError(f"`Failure(lethal=...)` must be True or False, got {lethal!r}.")
         if fluid is not None and not isinstance(fluid, str):
             raise TypeError(f"`Failure(fluid=...)` must be a carrier name, got {fluid!r}.")
         labels = {} if labels is None else labels
@@ -151,6 +160,7 @@ class Failure(eqx.Module):
         self.fluid = fluid
         self.warning = warning
         self.labels = tuple(sorted(labels.items()))
+        self.lethal = lethal
 
     def __check_init__(self):
         if not self.mechanisms:

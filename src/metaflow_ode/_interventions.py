@@ -158,14 +158,24 @@ class LocalAblation(AbstractJump):
     therapy of oligometastatic disease (1-5 lesions) is the treatment the ESTRO-ASTRO
     consensus defines OMD for (Lievens et al., Radiother Oncol 2020; 148:157).
 
+    Imaging-guided ablation treats only what is visible: with `visible_only=True` (colonies
+    fidelity) only the colonies at or above the visible size (`Colonies(visible_diameter=)`)
+    are destroyed and the occult micrometastases of the organ grow on. Colonies are resolved
+    to their birth nodes there: a node's colonies count as visible when the colony born at
+    the node has reached the visible size.
+
     **Arguments:**
 
     - `organ`: name of the organ.
     - `at`: time of the ablation in days.
-    - `fraction`: share of the organ's metastatic lesions destroyed, in [0, 1]; default 1.
+    - `fraction`: share of the organ's (visible) metastatic lesions destroyed, in [0, 1];
+      default 1.
+    - `visible_only`: destroy only visible lesions (needs `resolution=mfo.Colonies(...)`);
+      default `False`, every lesion of the organ.
     """
 
     organ: str = eqx.field(static=True)
+    visible_only: bool = eqx.field(static=True)
     at: Float[ArrayLike, ""] = parameter(
         units="day", domain=Domain.FINITE, description="time of the ablation"
     )
@@ -173,17 +183,23 @@ class LocalAblation(AbstractJump):
         units="1", domain=Domain.UNIT_INTERVAL, description="share of lesions destroyed"
     )
 
-    def __init__(self, organ: str, at: float, fraction: float = 1.0):
+    def __init__(self, organ: str, at: float, fraction: float = 1.0, *, visible_only: bool = False):
+        if not isinstance(visible_only, bool):
+            raise TypeError("`LocalAblation(visible_only=...)` must be True or False.")
         self.organ = _name("LocalAblation", "organ", organ)
         self.at = at
         self.fraction = fraction
+        self.visible_only = visible_only
 
     def check(self, model, t0):
         _require(model, "LocalAblation", "organ", self.organ, "organ")
         self._check_time(t0)
 
     def apply(self, system, t, y):
-        return system.scale_tumour(t, y, system.organ_index(self.organ), 1.0 - self.fraction, False)
+        organ = system.organ_index(self.organ)
+        if self.visible_only:
+            return system.scale_visible(t, y, organ, 1.0 - self.fraction)
+        return system.scale_tumour(t, y, organ, 1.0 - self.fraction, False)
 
 
 class IatrogenicSpill(AbstractJump):

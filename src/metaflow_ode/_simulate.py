@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diffrax as dfx
 import equinox as eqx
@@ -24,17 +24,28 @@ import xarray as xr
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._colonies import ColoniesSystem
-from ._interventions import AbstractIntervention, AbstractJump, _Therapy, check_interventions
+from ._interventions import (
+    AbstractIntervention,
+    AbstractJump,
+    LocalAblation,
+    _Therapy,
+    check_interventions,
+)
 from ._model import Model
 from ._params import is_concrete
 from ._resolution import Colonies, Lumped
 from ._vector_field import LumpedSystem
+
+if TYPE_CHECKING:
+    from ._staging import StagingRules
 
 __all__ = ["SaveTimes", "every", "at", "Solution", "SolverError", "solve", "simulate"]
 
 _OK = int(dfx.RESULTS.successful._value)
 _EVENT = int(dfx.RESULTS.event_occurred._value)
 _MAX_STEPS = int(dfx.RESULTS.max_steps_reached._value)
+
+_DEFAULT = object()  # `simulate(staging=...)` not given
 
 # Incremented each time `_solve` is traced: tests use it to prove new numbers do not recompile.
 _trace_count = 0
@@ -499,8 +510,16 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
     return ts, t0, t1, resolution, solver, controller, max_steps, root_finder
 
 
-def _check_therapies(model: Model, interventions, resolution) -> None:
+def _check_fidelity(model: Model, interventions, resolution) -> None:
+    """Interventions the chosen fidelity cannot represent fail here, naming the fix."""
     if not isinstance(resolution, Colonies):
+        for item in interventions:
+            if isinstance(item, LocalAblation) and item.visible_only:
+                raise ValueError(
+                    f"`LocalAblation({item.organ!r}, visible_only=True)` needs lesions: "
+                    "simulate with `resolution=mfo.Colonies(...)`, or ablate every lesion of "
+                    "the organ with `visible_only=False` in the lumped fidelity."
+                )
         return
     primary = model.primary_organ.name
     for item in interventions:
@@ -522,7 +541,7 @@ def _prepare_and_solve(
     options = _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps)
     ts, t0, t1, resolution, solver, controller, max_steps, root_finder = options
     interventions = check_interventions(model, interventions, t0)
-    _check_therapies(model, interventions, resolution)
+    _check_fidelity(model, interventions, resolution)
     solution = _solve(
         model,
         interventions,
@@ -612,6 +631,7 @@ def simulate(
     atol: float = 1e-8,
     max_steps: int = 100_000,
     interventions: Sequence[AbstractIntervention] = (),
+    staging: StagingRules | None = _DEFAULT,  # type: ignore[assignment]
     throw: bool = True,
 ) -> xr.Dataset:
     """Simulate `model` from `t0` to `t1` days and return an `xarray.Dataset`.
@@ -634,6 +654,11 @@ def simulate(
       mfo.SystemicTherapy(400.0, 580.0, mfo.KillRate(0.03))]` (see "Interventions" in the
       docs). Their times and doses are numbers: new values never recompile. The state saved
       at an intervention's time is the state right after it.
+    - `staging`: the [`StagingRules`][metaflow_ode.StagingRules] that classify each save time
+      into a stage of the Bio Therapeutic Goals of Cancer Care model (variables `stage`,
+      `goal_of_care`, `indicated_therapies`, `stage_entry_time`, `stage_duration`; see
+      [`stage`][metaflow_ode.stage]); default `StagingRules()` with the colonies fidelity's
+      visible size; `None` for no staging. Skipped when the solver failed.
     - `throw`: raise [`SolverError`][metaflow_ode.SolverError] on solver failure (default); if
       `False`, return the partial result with `solver_status` set and NaN after the failure.
 
@@ -643,9 +668,15 @@ def simulate(
     `units` and `long_name` on every variable.
     """
     from ._dataset import to_dataset
+    from ._staging import StagingRules, stage  # the anatomy package imports this module
 
     if not isinstance(throw, bool):
         raise TypeError("`simulate(throw=...)` must be True or False.")
+    if staging is not _DEFAULT and staging is not None and not isinstance(staging, StagingRules):
+        raise TypeError(
+            "`simulate(staging=...)` must be `mfo.StagingRules(...)` or None, got "
+            f"{type(staging).__name__}."
+        )
     interventions = check_interventions(model, interventions, _check_number("t0", t0))
     solution, solver = _prepare_and_solve(
         model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps, interventions
@@ -661,9 +692,18 @@ def simulate(
         "atol": float(atol),
     }
     size_edges = resolution.size_edges if isinstance(resolution, Colonies) else None
-    return to_dataset(
+    dataset = to_dataset(
         model, solution, options=options, size_edges=size_edges, interventions=interventions
     )
+    if staging is _DEFAULT:
+        staging = (
+            StagingRules(visible_diameter=float(np.asarray(resolution.visible_diameter)))
+            if isinstance(resolution, Colonies)
+            else StagingRules()
+        )
+    if staging is not None and int(solution.result) == _OK:
+        dataset = stage(dataset, staging)
+    return dataset
 
 
 def _resolution_options(resolution) -> dict:
