@@ -149,9 +149,10 @@ def test_perineural_optic_route_from_the_orbit():
     assert "perineural_optic" in kinds
 
 
-def test_conduit_delays_arrival_by_length_over_speed():
-    # Dynamic carriers keep the delay: the mean arrival time of the optic conduit is
-    # length / speed after the entry (the CSF then adds its own mean residence).
+def test_optic_conduit_is_built_with_the_physiological_length_and_speed():
+    # Wiring only: the optic route is a conduit of `conduit_stages` stages whose stage rate is
+    # stages * speed / length. That such a conduit delays arrival by length / speed on average
+    # is measured in tests/test_conduits.py.
     model, _ = build("orbit", brain=None, marrow=None, orbit="orbit")
     stages = [c.name for c in model.carriers if c.name.startswith("optic_nerve_")]
     assert len(stages) == P.conduit_stages

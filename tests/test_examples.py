@@ -41,3 +41,21 @@ def test_example_prints_failures_and_writes_a_figure(name, organs, tmp_path, cap
         assert (
             float(csf.sel(time=t, method="bfill")) >= 200.0 > float(csf.sel(time=t, method="ffill"))
         )
+
+
+def test_ablation_example_ablates_at_the_first_omd_save_and_reports_the_gain(tmp_path, capsys):
+    figure = tmp_path / "omd.png"
+    control, ablated = _load("oligometastatic_ablation").main(str(figure))
+    printed = capsys.readouterr().out
+    assert figure.stat().st_size > 10_000
+    seen = float(control.stage_entry_time.sel(stage_name="oligometastatic"))
+    assert str(control.stage.sel(time=seen).values) == "oligometastatic"
+    assert str(control.stage.sel(time=seen - 15.0).values) == "localised"
+    # the ablation was applied at that time, and only the control's ablations never were
+    applied = ablated.intervention_time.sel(occurrence=0).to_series()
+    assert applied.filter(like="LocalAblation").eq(seen).all()
+    assert control.intervention_time.sel(occurrence=0).to_series().filter(like="Local").isna().all()
+    # right after the ablation no lesion is visible; the printed gain is the difference
+    assert float(ablated.visible_metastases.sel(time=seen).sum()) == 0
+    gained = float(ablated.death_time) - float(control.death_time)
+    assert f"time gained before organ failure: {gained:.0f} days" in printed

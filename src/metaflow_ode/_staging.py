@@ -390,7 +390,8 @@ def _visible(dataset: xr.Dataset, rules: StagingRules) -> tuple[np.ndarray, str]
             f"`stage(dataset)`: `{name}` is NaN from time {times[bad]:g} day (solver status: "
             f"{str(status)!r}).{fix}"
         )
-    return counts.astype(np.int64), long_name
+    # whole lesions as float64: expected counts can exceed the int64 range late in a run
+    return counts, long_name
 
 
 def _earliest(times: np.ndarray) -> float:
