@@ -23,7 +23,7 @@ colonies before its resection, so ablating the first visible lesion gains weeks,
 and the lung's failure is overtaken by the liver's. The result illustrates the machinery; it
 is not a clinical estimate of benefit.
 
-Run: `python examples/oligometastatic_ablation.py [figure.png]` (about 1 min).
+Run: `python examples/oligometastatic_ablation.py [figure.png]` (about 20 s).
 """
 
 import math

@@ -224,6 +224,59 @@ def test_spill_into_an_organ_founds_a_colony_per_displaced_cell():
     np.testing.assert_allclose(ds.primary_burden, np.exp(A * t) * np.where(late, 1 - f, 1), 1e-7)
 
 
+def test_spill_in_the_colonies_fidelity_founds_colonies_at_the_spill_time():
+    # As above, in the colonies fidelity with a visible size of 0.1 mm (523 cells, reached at
+    # age A = 18.04 d), so the spilled colonies become visible inside the run. The point mass
+    # of births sits on the birth nodes around T (non-negative weights): counts never go
+    # negative, and visible counts and burden follow the closed forms once T is a few node
+    # spacings behind.
+    f, T = 1e-3, 20.99
+    times = np.arange(21.0, 60.01, 0.25)
+    resolution = mfo.Colonies(windows=60, visible_diameter=0.1)
+    ds = mfo.simulate(
+        V2,
+        60.0,
+        saveat=mfo.at(times),
+        resolution=resolution,
+        interventions=[mfo.IatrogenicSpill("adrenal", "distant", T, f)],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    distant = ds.sel(organ="distant")
+    visible, colonies = distant.visible_lesions.values, distant.colonies.sum("origin").values
+    assert visible.min() >= 0 and np.all(visible <= colonies * (1 + 1e-9))
+    age = np.log(resolution.visible_cells(1e9)) / A
+    P_T = np.exp(A * T)
+    later = times >= 45.0
+    born = times[later] - age  # visible colonies were born before this (all after T here)
+    expected_visible = (
+        colonies_closed_form(T, T) + f * P_T + (1 - f) * MU * (np.exp(A * born) - P_T) / A
+    )
+    np.testing.assert_allclose(visible[later], expected_visible, rtol=1e-3)
+    burden = (MU * T + f + (1 - f) * MU * (times - T)) * np.exp(A * times)
+    np.testing.assert_allclose(
+        distant.metastatic_burden.values[times >= 23.0], burden[times >= 23.0], rtol=1e-3
+    )
+
+
+def test_jumps_at_the_same_time_apply_in_the_order_given():
+    # Spill then resect: the spilled cells found colonies; resect then spill: nothing is left
+    # to spill. Closed forms as above.
+    f, T = 1e-2, 20.0
+    spill = mfo.IatrogenicSpill("adrenal", "distant", T, f)
+    resect = mfo.Resection("adrenal", T)
+    counts = {}
+    for name, order in (("spill first", [spill, resect]), ("resect first", [resect, spill])):
+        ds = mfo.simulate(
+            V2, 40.0, saveat=mfo.at([40.0]), interventions=order, rtol=1e-10, atol=1e-10
+        )
+        counts[name] = float(ds.colonies.sel(organ="distant").sum("origin")[-1])
+    assert counts["spill first"] == pytest.approx(
+        colonies_closed_form(T, T) + f * np.exp(A * T), rel=1e-7
+    )
+    assert counts["resect first"] == pytest.approx(colonies_closed_form(T, T), rel=1e-7)
+
+
 def blood_model():
     """adrenal -> blood (clearance k) -> distant (rate r, efficiency eta)."""
     return mfo.Model(
@@ -373,6 +426,37 @@ def test_dosed_kill_of_an_exponential_primary_against_the_integrated_exposure():
         assert float(dosing.exposure(t, 10.0, 40.0)) == pytest.approx(explicit(t), rel=1e-12)
 
 
+def test_gradient_through_a_dosing_schedule_that_has_not_started():
+    # Before the first dose the exposure is 0; its gradient must be finite, not inf * 0. The
+    # reference derivative is a central difference of the closed form above.
+    a, k, start, stop = 0.05, 0.4, 30.0, 60.0
+    model = mfo.Model(
+        [mfo.Organ("breast", mfo.Exponential(a), initial=1e6, primary=True)], lethal_burden=None
+    )
+
+    def log_burden(half_life, t1):
+        therapy = mfo.SystemicTherapy(
+            start, stop, mfo.KillRate(k), dosing=mfo.Dosing(7.0, half_life)
+        )
+        solution = mfo.solve(
+            model, t1, saveat=mfo.at([t1]), interventions=[therapy], rtol=1e-11, atol=1e-6
+        )
+        return jnp.log(solution.primary[-1])
+
+    def closed_form(half_life, t):
+        lam = np.log(2.0) / half_life
+        doses = start + 7.0 * np.arange(5)  # 30, 37, ..., 58
+        given = doses[doses <= t]
+        return np.log(1e6) + a * t - k * np.sum(-np.expm1(-lam * (t - given)) / lam)
+
+    before = jax.grad(log_burden)(jnp.asarray(0.5), 20.0)  # every dose still to come
+    assert float(before) == 0.0
+    during = float(jax.grad(log_burden)(jnp.asarray(0.5), 45.0))
+    h = 1e-5
+    reference = (closed_form(0.5 + h, 45.0) - closed_form(0.5 - h, 45.0)) / (2 * h)
+    assert during == pytest.approx(reference, rel=1e-5)
+
+
 # --- drainage -----------------------------------------------------------------------------------
 
 P_FLUID, SECRETION, V0, S0 = 1.0, 1e-9, 50.0, 2e9
@@ -413,6 +497,27 @@ def test_scheduled_drainage_resets_the_fluid_volume():
     )
     expected = [volume(20.0, 0.0, V0), to, volume(70.0, T, to)]
     np.testing.assert_allclose(ds.fluid_volume.sel(carrier="peritoneal_fluid"), expected, 1e-8)
+
+
+def test_two_drainages_of_one_cavity_get_distinct_labels():
+    from metaflow_ode import plot
+
+    ds = mfo.simulate(
+        cavity_model(),
+        40.0,
+        saveat=mfo.every(5.0),
+        interventions=[
+            mfo.Drainage("peritoneal_fluid", 10.0),
+            mfo.Drainage("peritoneal_fluid", 30.0),
+        ],
+    )
+    assert ds.intervention.values.tolist() == [
+        "Drainage(peritoneal_fluid)",
+        "Drainage(peritoneal_fluid) #2",
+    ]
+    assert ds.intervention_time.sel(occurrence=0).values.tolist() == [10.0, 30.0]
+    ax = plot.stage_timeline(ds)
+    assert len([line for line in ax.lines if line.get_marker() == "v"]) == 2
 
 
 def test_triggered_drainage_fires_each_time_the_volume_reaches_the_trigger():
@@ -461,19 +566,35 @@ def test_vmap_over_100_patients_compiles_once_and_matches_single_runs():
     T = rng.uniform(20.0, 40.0, 100)
     k = rng.uniform(0.0, 0.2, 100)
     trigger = rng.uniform(60.0, 120.0, 100)
-    batched = jax.jit(jax.vmap(run))
     before = simulate_module._trace_count
-    burden, fired = batched(jnp.asarray(T), jnp.asarray(k), jnp.asarray(trigger))
-    traced = simulate_module._trace_count - before
-    burden2, _ = batched(jnp.asarray(T[::-1]), jnp.asarray(k), jnp.asarray(trigger))
-    assert traced == 2  # one compilation per model, for all 100 patients
-    assert simulate_module._trace_count - before == traced  # new numbers: no retrace
+    burden, fired = jax.vmap(run)(jnp.asarray(T), jnp.asarray(k), jnp.asarray(trigger))
+    assert simulate_module._trace_count - before == 2  # one trace per model, 100 patients
     # closed form: colonies born before T, each killed at k for 10 days
     expected = MU * T * np.exp(A * 60.0 - k * 10.0)
     np.testing.assert_allclose(burden, expected, rtol=1e-6)
-    np.testing.assert_allclose(burden2, MU * T[::-1] * np.exp(A * 60.0 - k * 10.0), rtol=1e-6)
     interval = np.log((V_STAR - V0) / (V_STAR - trigger)) / RELAX
     np.testing.assert_allclose(fired, np.where(interval <= 70.0, interval, np.nan), rtol=1e-6)
+
+
+def test_new_intervention_numbers_do_not_recompile():
+    def metastases(T, k, fraction):
+        solution = mfo.solve(
+            V2,
+            60.0,
+            saveat=mfo.at([60.0]),
+            interventions=[
+                mfo.IatrogenicSpill("adrenal", "distant", T - 1.0, fraction),
+                mfo.Resection("adrenal", T),
+                mfo.SystemicTherapy(T, T + 10.0, mfo.KillRate(k), organs=["distant"]),
+            ],
+        )
+        return float(solution.metastatic[-1, 1])
+
+    first = metastases(30.0, 0.1, 1e-3)
+    before = simulate_module._trace_count
+    second = metastases(25.0, 0.05, 1e-4)
+    assert simulate_module._trace_count == before  # plain Python floats, no retrace
+    assert second != first
 
 
 def test_gradient_with_respect_to_the_resection_time():
@@ -531,6 +652,12 @@ def test_bad_interventions_are_rejected_before_solving(interventions, error, mat
             r"only a `KillRate` acts on cells in transit",
         ),
         (lambda: mfo.Resection(3, 1.0), TypeError, r"organ=.*name"),
+        (lambda: mfo.IatrogenicSpill("x", "x", 1.0, 0.1), ValueError, r"source and target"),
+        (
+            lambda: mfo.SystemicTherapy(0, 1, mfo.KillRate(0.1), organs=["liver", "liver"]),
+            ValueError,
+            r"names \['liver'\] more than once",
+        ),
     ],
 )
 def test_bad_intervention_arguments(build, error, match):
@@ -563,3 +690,17 @@ def test_colonies_fidelity_refuses_therapy_of_metastases_but_treats_the_primary(
         atol=1e-10,
     )
     assert float(ds.primary_burden[-1]) == pytest.approx(np.exp(A * 30.0 - 1.0), rel=1e-7)
+    # colonies seeded into the primary's own organ would escape the therapy: refused
+    seeded = mfo.Model(
+        V2.organs,
+        transfers=[
+            mfo.Transfer("adrenal", "distant", kind=mfo.Haematogenous, fraction=0.9),
+            mfo.Transfer("adrenal", "adrenal", kind=mfo.IntraOrgan, fraction=0.1),
+        ],
+        lethal_burden=None,
+    )
+    treat_primary = mfo.SystemicTherapy(10.0, 20.0, mfo.KillRate(0.1), organs=["adrenal"])
+    with pytest.raises(ValueError, match=r"reaches the metastases of \['adrenal'\]"):
+        mfo.simulate(
+            seeded, 30.0, resolution=mfo.Colonies(windows=8), interventions=[treat_primary]
+        )

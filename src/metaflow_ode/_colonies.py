@@ -254,16 +254,27 @@ class ColoniesSystem(LumpedSystem):
         return y
 
     def deposit(self, t, y, cells) -> dict:
-        """`cells[origin, organ]` colonies founded at once at `t`: a point mass of births,
-        `W_j += n l_j(u_t)` in the window open at `t` (as `dW/dt = s l_j` for a delta `s`)."""
+        """`cells[origin, organ]` colonies founded at once at `t`: a point mass of births.
+
+        The mass goes to the two birth nodes around `t` (neighbours on the whole birth grid,
+        across a window edge if need be), split linearly in birth time: weights stay
+        non-negative, and the count and mean birth time are kept. (The Lagrange values
+        `l_j(u_t)` of `dW/dt = s l_j` would be the projection within the window, but they are
+        negative for some nodes and then give negative lesion counts.)
+        """
         y = dict(y)
         y["colonies"] = y["colonies"] + cells
-        k = jnp.clip(jnp.floor((t - self.t0) / self.width), 0, self.windows - 1).astype(int)
-        u = 2.0 * (t - self.t0 - k * self.width) / self.width - 1.0
-        basis = _polyvals(self._gauss[2], jnp.asarray(u))
-        onehot = (jnp.arange(self.windows) == k).astype(jnp.float64)
+        grid = self.birth_times().ravel()  # increasing
+        n = grid.shape[0]
+        if n == 1:
+            share = jnp.ones(1)
+        else:
+            i = jnp.clip(jnp.searchsorted(grid, t, side="right"), 1, n - 1)
+            lam = jnp.clip((t - grid[i - 1]) / (grid[i] - grid[i - 1]), 0.0, 1.0)
+            share = jnp.zeros(n).at[i - 1].add(1.0 - lam).at[i].add(lam)
         births = cells.sum(axis=0)
-        y["weights"] = y["weights"] + births[:, None, None] * onehot[None, :, None] * basis
+        share = share.reshape(self.windows, self.nodes)
+        y["weights"] = y["weights"] + births[:, None, None] * share[None]
         return y
 
     # --- lesion-level outputs -------------------------------------------------------------------

@@ -108,6 +108,16 @@ def _describe_interventions(interventions) -> str:
     return json.dumps(out)
 
 
+def _unique_labels(labels: list[str]) -> list[str]:
+    """`labels`, with ` #2`, ` #3`, ... added to repeats (two drainages of one cavity)."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
 def to_dataset(
     model: Model, solution, *, options: dict | None = None, size_edges=None, interventions=()
 ) -> xr.Dataset:
@@ -412,7 +422,7 @@ def to_dataset(
     if jumps:
         coords["intervention"] = xr.Variable(
             ("intervention",),
-            np.array([item.label for item in jumps], dtype=object),
+            np.array(_unique_labels([item.label for item in jumps]), dtype=object),
             attrs={"long_name": "jump intervention, in the order given"},
         )
     if sol["size_distribution"] is not None:

@@ -60,6 +60,12 @@ def _names(owner: str, argument: str, value) -> tuple[str, ...]:
         raise TypeError(
             f"`{owner}({argument}=...)` must be a name or a sequence of names, got {value!r}."
         )
+    repeated = sorted({v for v in value if list(value).count(v) > 1})
+    if repeated:
+        raise ValueError(
+            f"`{owner}({argument}=...)` names {repeated} more than once; name each once (a "
+            "repeated name would apply the effect twice)."
+        )
     return tuple(value)
 
 
@@ -241,6 +247,11 @@ class IatrogenicSpill(AbstractJump):
     def __init__(self, source: str, target: str, at: float, fraction: float):
         self.source = _name("IatrogenicSpill", "source", source)
         self.target = _name("IatrogenicSpill", "target", target)
+        if source == target:
+            raise ValueError(
+                f"`IatrogenicSpill({source!r}, {target!r}, ...)`: source and target are the "
+                "same organ; displace the cells into another organ or a carrier."
+            )
         self.at = at
         self.fraction = fraction
 
@@ -276,6 +287,9 @@ class Drainage(AbstractJump):
     - `at`: a scheduled time (days);
     - `trigger`: a volume (mL): the cavity is drained each time its fluid reaches it, at most
       `times` times (each drainage is one solve segment, so `times` is fixed at compile time).
+      A failure criterion reached at the same instant is recorded before the drainage. The
+      volume after drainage must be below the trigger; this is checked for concrete numbers
+      only (under `jit`/`vmap` a `to` at or above the trigger drains `times` times at once).
 
     **Arguments:**
 
@@ -446,7 +460,9 @@ class Dosing(eqx.Module):
         decay = jnp.log(2.0) / self.half_life
         n_doses = jnp.ceil((stop - start) / self.interval)
         given = jnp.clip(jnp.floor((t - start) / self.interval) + 1.0, 0.0, n_doses)
-        last = start + (given - 1.0) * self.interval
+        # before the first dose `t - last` would be negative and exp(...) overflow: the
+        # result is 0 there anyway, but an inf times 0 would poison the gradient
+        last = jnp.where(given > 0, start + (given - 1.0) * self.interval, t)
         q = jnp.exp(-decay * self.interval)
         accumulated = -jnp.expm1(given * jnp.log(q)) / -jnp.expm1(jnp.log(q))
         return jnp.where(given > 0, jnp.exp(-decay * (t - last)) * accumulated, 0.0)

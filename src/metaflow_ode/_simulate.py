@@ -522,15 +522,19 @@ def _check_fidelity(model: Model, interventions, resolution) -> None:
                 )
         return
     primary = model.primary_organ.name
+    seeded = {t.target for t in model.transfers}
     for item in interventions:
         if isinstance(item, _Therapy):
-            reached = [n for n in item.organ_names(model) if n != primary]
+            # the primary tumour is lumped in this fidelity too; metastases are colonies,
+            # including those seeded back into the primary's organ
+            reached = [n for n in item.organ_names(model) if n != primary or n in seeded]
             if reached:
                 raise ValueError(
                     f"`{type(item).__name__}` reaches the metastases of {reached}, but in "
                     "`resolution=mfo.Colonies(...)` colony sizes are a function of age alone "
                     "and cannot follow a therapy. Use `resolution=mfo.Lumped()`, or "
-                    f"`organs=[{primary!r}]` to treat only the primary tumour."
+                    f"`organs=[{primary!r}]` to treat only the primary tumour (possible when "
+                    "no transfer seeds its organ)."
                 )
 
 

@@ -159,8 +159,8 @@ def stage_timeline(
                 start = i
         if "intervention_time" in ds:
             marks: dict[float, list[str]] = {}
-            for name in ds.intervention.values:
-                for when in np.atleast_1d(ds.intervention_time.sel(intervention=name).values):
+            for j, name in enumerate(ds.intervention.values):
+                for when in np.atleast_1d(ds.intervention_time.isel(intervention=j).values):
                     if np.isfinite(when):
                         kind = str(name).split("(")[0]
                         names = marks.setdefault(float(when), [])
