@@ -61,6 +61,7 @@ class ColoniesSystem(LumpedSystem):
     windows: int = eqx.field(static=True)
     nodes: int = eqx.field(static=True)
     has_dormancy: bool = eqx.field(static=True)
+    treated: bool = eqx.field(static=True)
     t0: Float[Array, ""]
     width: Float[Array, ""]
     birth_size: Float[Array, ""]
@@ -69,6 +70,8 @@ class ColoniesSystem(LumpedSystem):
     max_age: Float[Array, ""]
     visible_age: Float[Array, " O"]
     edge_ages: Float[Array, "O B"]
+    visible_log: Float[Array, " O"]  # log cells of a visible lesion
+    edge_log: Float[Array, "O B"]  # log cells of the size-bin edges
 
     def __init__(
         self,
@@ -84,6 +87,9 @@ class ColoniesSystem(LumpedSystem):
         super().__init__(
             model, dynamic_carriers=dynamic_carriers, accounting=accounting, therapies=therapies
         )
+        # A therapy reaching metastases changes colony sizes over time: each birth node then
+        # carries its own size, integrated along its characteristic (state `log_size`).
+        self.treated = any(len(organs) > 0 for organs in self.therapy_organs)
         self.windows = resolution.windows
         self.nodes = resolution.nodes
         self.t0 = jnp.asarray(t0, jnp.float64)
@@ -101,6 +107,8 @@ class ColoniesSystem(LumpedSystem):
         self.visible_age = self._age_at(jnp.broadcast_to(visible, (self.n_organs,)))
         edges = jnp.asarray(resolution.size_edges, jnp.float64)
         self.edge_ages = self._age_at(jnp.broadcast_to(edges, (self.n_organs, edges.shape[0])))
+        self.visible_log = jnp.log(jnp.broadcast_to(visible, (self.n_organs,)))
+        self.edge_log = jnp.log(jnp.broadcast_to(edges, (self.n_organs, edges.shape[0])))
 
     # --- the birth grid ----------------------------------------------------------------------
 
@@ -149,21 +157,43 @@ class ColoniesSystem(LumpedSystem):
         k = jnp.clip(self._window(t), 0, self.windows).astype(int)
         return k, self.t0 + k * self.width
 
-    def window_sum(self, t, weights, f, delay=0.0) -> Float[Array, " O"]:
+    def node_sizes(self, t, y, delay=0.0) -> Float[Array, "O K q"]:
+        """Size of the colonies of every birth node at `t`: from their age, or, under a
+        therapy of metastases, the node's own size state."""
+        if not self.treated:
+            return self.colony_size(t, delay)
+        age = t - self.birth_times() - delay
+        return jnp.where(age > 0, jnp.exp(y["log_size"]), self.birth_size)
+
+    def window_sum(self, t, y, f, delay=0.0) -> Float[Array, " O"]:
         """`sum over colonies of f(size)` per organ at `t`, sizes grown after a `delay`.
 
         `f` maps sizes of shape `(O, ...)` to values of the same shape.
 
         Closed windows by their Gauss nodes; the window still open at `t` by the midpoint
-        rule: its colonies born so far (`sum_j W`), at the size of the mean age.
+        rule: its colonies born so far (`sum_j W`), at the size of the mean age. Under a
+        therapy of metastases that size is interpolated in birth time, linearly in log size,
+        between the sizes of the nodes already born and the birth size at `t - delay`.
         """
+        weights = y["weights"]
         k_open, start = self._open_window(t)
         closed = (jnp.arange(self.windows) < k_open)[None, :, None]
-        nodes = jnp.sum(weights * f(self.colony_size(t, delay)) * closed, axis=(1, 2))
+        nodes = jnp.sum(weights * f(self.node_sizes(t, y, delay)) * closed, axis=(1, 2))
         index = jnp.minimum(k_open, self.windows - 1)
         born = jnp.where(k_open < self.windows, weights[:, index, :].sum(-1), 0.0)
         age = 0.5 * (t - start) - delay
-        log_mid = self.log_size_all(jnp.maximum(age, 0.0))
+        if self.treated:
+            grid = self.birth_times().ravel()
+            newest = t - delay
+            alive = grid < newest
+            xp = jnp.where(alive, grid, newest)  # unborn nodes collapse onto (t - delay, b)
+            fp = jnp.where(
+                alive, y["log_size"].reshape(self.n_organs, -1), jnp.log(self.birth_size)
+            )
+            mean_birth = 0.5 * (t + start)
+            log_mid = jax.vmap(lambda values: jnp.interp(mean_birth, xp, values))(fp)
+        else:
+            log_mid = self.log_size_all(jnp.maximum(age, 0.0))
         mid = jnp.where(age > 0, jnp.exp(log_mid), self.birth_size)
         return nodes + born * f(mid)
 
@@ -195,19 +225,19 @@ class ColoniesSystem(LumpedSystem):
     # --- the metastatic part of the vector field ----------------------------------------------
 
     def metastatic_burden(self, t, y) -> Float[Array, " O"]:
-        return self.window_sum(t, y["weights"], lambda x: x, self.dormancy)
+        return self.window_sum(t, y, lambda x: x, self.dormancy)
 
     def metastatic_emission(self, t, y) -> Float[Array, " O"]:
         weights = y["weights"]
         if not self.has_dormancy:
-            return self.window_sum(t, weights, lambda x: _apply(self.emission, x))
+            return self.window_sum(t, y, lambda x: _apply(self.emission, x))
         # Dormant colonies do not shed. Colonies born before `wake = t - latency` are awake:
         # windows closed before it by their nodes; in the window holding `wake`, the colonies
         # born up to it (cumulative births) at the mean size of a just-awake colony.
         wake = t - self.dormancy
         k = jnp.floor((wake - self.t0) / self.width)  # at edges + latency, jump times
         whole = (jnp.arange(self.windows) < k)[None, :, None]
-        shed = _apply(self.emission, self.colony_size(t, self.dormancy))
+        shed = _apply(self.emission, self.node_sizes(t, y, self.dormancy))
         nodes = jnp.sum(weights * shed * whole, axis=(1, 2))
         start = self.t0 + jnp.clip(k, 0, self.windows - 1) * self.width
         in_range = (k >= 0) & (k < self.windows)
@@ -227,10 +257,22 @@ class ColoniesSystem(LumpedSystem):
         basis = _polyvals(self._gauss[2], jnp.asarray(u))  # (q,)
         onehot = (jnp.arange(self.windows) == k).astype(jnp.float64)
         dw = births[:, None, None] * onehot[None, :, None] * basis[None, None, :]
-        return {"weights": dw}
+        if not self.treated:
+            return {"weights": dw}
+        # each born node's colony follows dX/dt = keep g(X) - beta(X) - kill X
+        kill, keep, _ = self.therapy_effects(t)
+        x = jnp.exp(y["log_size"])
+        growth = _apply(self.growth, x) * keep[:, None, None]
+        shed = _apply(self.emission, x)
+        rate = (growth - shed) / x - kill[:, None, None]
+        age = t - self.birth_times() - self.dormancy
+        return {"weights": dw, "log_size": jnp.where(age[None] > 0, rate, 0.0)}
 
     def metastatic_initial_state(self, model: Model) -> dict:
-        return {"weights": jnp.zeros((self.n_organs, self.windows, self.nodes))}
+        shape = (self.n_organs, self.windows, self.nodes)
+        if not self.treated:
+            return {"weights": jnp.zeros(shape)}
+        return {"weights": jnp.zeros(shape), "log_size": jnp.full(shape, jnp.log(self.birth_size))}
 
     # --- interventions ------------------------------------------------------------------------
 
@@ -314,8 +356,19 @@ class ColoniesSystem(LumpedSystem):
             tau = jnp.where(age == 0, t, t - age - delay)
             return jnp.where(jnp.isfinite(age), self.cumulative_births(weights, tau, t), 0.0)
 
-        visible = count_older(self.visible_age[:, None])[:, 0]
-        above_edges = count_older(self.edge_ages)
+        if self.treated:
+            # sizes are node states: colonies at or above a size are those born before the
+            # birth time at which the node sizes cross it
+            def count_above(log_size):
+                at_birth = log_size <= jnp.log(self.birth_size)
+                tau = jnp.where(at_birth, t, self._birth_time_of_size(t, y, log_size))
+                return self.cumulative_births(weights, tau, t)
+
+            visible = count_above(self.visible_log[:, None])[:, 0]
+            above_edges = count_above(self.edge_log)
+        else:
+            visible = count_older(self.visible_age[:, None])[:, 0]
+            above_edges = count_older(self.edge_ages)
         bins = above_edges[:, :-1] - above_edges[:, 1:]
 
         return visible, self.largest_lesion(t, y), bins
@@ -343,8 +396,37 @@ class ColoniesSystem(LumpedSystem):
         rate = jnp.maximum(jax.lax.stop_gradient(rate), 1e-300)
         hi = hi - (count - jax.lax.stop_gradient(count)) / rate
         age = (t - hi - self.dormancy)[:, 0]
-        size = jnp.where(age > 0, jnp.exp(self.log_size(age)), self.birth_size)
+        if self.treated:
+            grid, log_x = self._node_log_sizes(t, y)
+            log_size = jax.vmap(lambda tau, lx: jnp.interp(tau, grid, lx))(hi[:, 0], log_x)
+        else:
+            log_size = self.log_size(age)
+        size = jnp.where(age > 0, jnp.exp(log_size), self.birth_size)
         return jnp.where(weights.sum(axis=(1, 2)) >= 1.0, size, 0.0)
+
+    def _node_log_sizes(self, t, y):
+        """The birth grid (n,) and the log size at `t` of each node's colonies (O, n)."""
+        grid = self.birth_times().ravel()
+        log_x = jnp.log(self.node_sizes(t, y, self.dormancy)).reshape(self.n_organs, -1)
+        return grid, log_x
+
+    def _birth_time_of_size(self, t, y, log_target) -> Array:
+        """Under therapy: the latest birth time whose colonies have reached `exp(log_target)`
+        cells at `t` (shape `(O, M)`), linear in log size between birth nodes (colony sizes
+        fall with birth time: the growth flow keeps their order); `t0` if no node has."""
+        grid, log_x = self._node_log_sizes(t, y)
+        n = grid.shape[0]
+
+        def one(lx, target):
+            reached = jnp.sum(lx >= target)
+            i = jnp.clip(reached, 1, n - 1)
+            x0, x1 = lx[i - 1], lx[i]
+            share = jnp.clip((x0 - target) / jnp.maximum(x0 - x1, 1e-300), 0.0, 1.0)
+            tau = grid[i - 1] + share * (grid[i] - grid[i - 1])
+            return jnp.where(reached == 0, self.t0, jnp.where(reached == n, grid[-1], tau))
+
+        per_target = jax.vmap(one, in_axes=(None, 0))
+        return jax.vmap(per_target)(log_x, log_target)
 
 
 def _size_solution(model: Model, birth_size, max_age) -> dfx.Solution:

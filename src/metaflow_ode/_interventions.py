@@ -552,9 +552,10 @@ class SystemicTherapy(_Therapy):
     does not reach (the brain behind the blood-brain barrier). A `KillRate` can also act on the
     cells in transit in `carriers` (default none).
 
-    In the colonies fidelity colony sizes are a function of age alone, so a therapy may act
-    only on the primary tumour there (`organs=[primary organ]`); use the lumped fidelity for
-    therapy of metastases.
+    In the colonies fidelity a therapy reaching metastases makes colony size depend on birth
+    time and not on age alone: each birth node then carries its own size, integrated along
+    its characteristic `dX/dt = (1 - f) g(X) - beta(X) - k X` (see
+    [`Colonies`][metaflow_ode.Colonies]).
 
     **Arguments:**
 

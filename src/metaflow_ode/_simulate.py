@@ -512,30 +512,15 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
 
 def _check_fidelity(model: Model, interventions, resolution) -> None:
     """Interventions the chosen fidelity cannot represent fail here, naming the fix."""
-    if not isinstance(resolution, Colonies):
-        for item in interventions:
-            if isinstance(item, LocalAblation) and item.visible_only:
-                raise ValueError(
-                    f"`LocalAblation({item.organ!r}, visible_only=True)` needs lesions: "
-                    "simulate with `resolution=mfo.Colonies(...)`, or ablate every lesion of "
-                    "the organ with `visible_only=False` in the lumped fidelity."
-                )
+    if isinstance(resolution, Colonies):
         return
-    primary = model.primary_organ.name
-    seeded = {t.target for t in model.transfers}
     for item in interventions:
-        if isinstance(item, _Therapy):
-            # the primary tumour is lumped in this fidelity too; metastases are colonies,
-            # including those seeded back into the primary's organ
-            reached = [n for n in item.organ_names(model) if n != primary or n in seeded]
-            if reached:
-                raise ValueError(
-                    f"`{type(item).__name__}` reaches the metastases of {reached}, but in "
-                    "`resolution=mfo.Colonies(...)` colony sizes are a function of age alone "
-                    "and cannot follow a therapy. Use `resolution=mfo.Lumped()`, or "
-                    f"`organs=[{primary!r}]` to treat only the primary tumour (possible when "
-                    "no transfer seeds its organ)."
-                )
+        if isinstance(item, LocalAblation) and item.visible_only:
+            raise ValueError(
+                f"`LocalAblation({item.organ!r}, visible_only=True)` needs lesions: "
+                "simulate with `resolution=mfo.Colonies(...)`, or ablate every lesion of "
+                "the organ with `visible_only=False` in the lumped fidelity."
+            )
 
 
 def _prepare_and_solve(

@@ -42,7 +42,19 @@ class Colonies(eqx.Module):
     (visible lesions, size bins) use the cumulative births reconstructed from the same
     polynomials, at the birth time whose colonies have just reached that size.
 
-    States per organ: `windows * nodes` (default 128 * 2 = 256).
+    **Under therapy.** A [`SystemicTherapy`][metaflow_ode.SystemicTherapy] or
+    [`IntrathecalTherapy`][metaflow_ode.IntrathecalTherapy] that reaches metastases makes the
+    growth velocity depend on time, so a colony's size is no longer a function of its age. Each
+    birth node then also carries the log size of its colonies, integrated from its birth time
+    along the characteristic under the therapy; burden and emission use these sizes at the
+    nodes. The window still open uses the size at its mean birth time interpolated (linearly in
+    log size) between the born nodes and the birth size, and lesion counts above a size use the
+    birth time at which the node sizes cross it, interpolated between nodes (the flow keeps
+    colonies ordered by size). Tested against closed forms of V2 under a kill window: burden
+    1e-4, lesion counts and largest lesion 1e-3 (tests/test_interventions.py).
+
+    States per organ: `windows * nodes` (default 128 * 2 = 256), twice that under therapy of
+    metastases.
 
     **Arguments:**
 
