@@ -196,6 +196,39 @@ def test_ablation_of_visible_lesions_spares_the_micrometastases():
         mfo.simulate(V2, 60.0, interventions=[mfo.LocalAblation("distant", T, visible_only=True)])
 
 
+def test_ablation_of_visible_lesions_under_therapy_reads_the_treated_sizes():
+    # As above, with the metastases killed at 0.2/day over [30, 45): a colony born at tau is
+    # visible at t >= 45 when A (t - tau) - 3 >= ln(6.545e7). At T = 3 + (ln S + 3) / A =
+    # 63.58 d the visible colonies are those born before 3 d (a window edge of
+    # Colonies(windows=80) over [0, 80]); at 80 d those born in (3, 80 - (ln S + 3) / A].
+    log_cells = np.log(mfo.Colonies().visible_cells(1e9))
+    shift = (log_cells + 3.0) / A
+    T = 3.0 + shift
+    ds = mfo.simulate(
+        V2,
+        80.0,
+        saveat=mfo.at([T, 80.0]),
+        resolution=mfo.Colonies(windows=80),
+        interventions=[
+            mfo.SystemicTherapy(30.0, 45.0, mfo.KillRate(0.2), organs=["distant"]),
+            mfo.LocalAblation("distant", T, visible_only=True),
+        ],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    distant = ds.sel(organ="distant")
+    born = lambda lo, hi: MU * (np.exp(A * hi) - np.exp(A * lo)) / A  # noqa: E731
+    assert float(distant.visible_lesions.sel(time=T)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distant.visible_lesions.sel(time=80.0)) == pytest.approx(
+        born(3.0, 80.0 - shift), rel=1e-3
+    )
+    # burden: MU e^{80 A} times int_3^80 e^{-0.2 overlap}: 27 e^-3 + (1 - e^-3) / 0.2 + 35
+    kept = 27.0 * np.exp(-3.0) + -np.expm1(-3.0) / 0.2 + 35.0
+    assert float(distant.metastatic_burden.sel(time=80.0)) == pytest.approx(
+        MU * np.exp(A * 80.0) * kept, rel=1e-4
+    )
+
+
 def test_spill_into_an_organ_founds_a_colony_per_displaced_cell():
     f, T = 1e-3, 20.0
     ds = mfo.simulate(

@@ -289,7 +289,10 @@ class ColoniesSystem(LumpedSystem):
         """Keep each visible colony of `organ` with probability `factor`: the colonies of the
         birth nodes whose colony has reached the visible size at `t`."""
         age = t - self.birth_times() - self.dormancy  # (K, q)
-        visible = age >= self.visible_age[organ]
+        if self.treated:  # sizes are node states, not a function of age
+            visible = (age > 0) & (y["log_size"][organ] >= self.visible_log[organ])
+        else:
+            visible = age >= self.visible_age[organ]
         y = dict(y)
         weights = y["weights"][organ]
         y["weights"] = y["weights"].at[organ].set(jnp.where(visible, factor * weights, weights))
