@@ -280,9 +280,14 @@ class LumpedSystem(eqx.Module):
         killing cells in transit adds to the carriers' clearance."""
         if not self.has_carrier_kill:
             return self.carrier_operator
-        exit_rate = self.rates.carrier_exit + self.therapy_effects(t)[2]
-        transit = jnp.diag(exit_rate) - self.rates.carrier_to_carrier
-        return jnp.linalg.solve(transit, self.rates.organ_to_carrier)
+        return jnp.linalg.solve(self.transit_matrix(t), self.rates.organ_to_carrier)
+
+    def transit_matrix(self, t) -> Float[Array, "C C"]:
+        """`L = diag(exit + kill in transit) - C` at time `t` (1/day)."""
+        exit_rate = self.rates.carrier_exit
+        if self.has_carrier_kill:
+            exit_rate = exit_rate + self.therapy_effects(t)[2]
+        return jnp.diag(exit_rate) - self.rates.carrier_to_carrier
 
     # --- therapies and interventions -----------------------------------------------------------
 
@@ -343,9 +348,8 @@ class LumpedSystem(eqx.Module):
             y = dict(y)
             y["carrier"] = y["carrier"].at[:, carrier].add(cells)
             return y
-        exit_rate = self.rates.carrier_exit + self.therapy_effects(t)[2]
-        transit = jnp.diag(exit_rate) - self.rates.carrier_to_carrier
-        resident = jnp.linalg.solve(transit, jnp.zeros(self.n_carriers).at[carrier].set(1.0))
+        unit = jnp.zeros(self.n_carriers).at[carrier].set(1.0)
+        resident = jnp.linalg.solve(self.transit_matrix(t), unit)
         share = jnp.einsum("ktc,c->t", self.rates.carrier_to_organ_colonising, resident)
         return self.deposit(t, y, cells[:, None] * share[None, :])
 
