@@ -408,6 +408,13 @@ def test_time_to_visible_cell_density_sources():
     expected = np.log(sphere_cells(3.0, np.array([1e9, 1e8]))) / 0.2
     np.testing.assert_allclose(out["visible_time"].values[:, 0], expected, rtol=1e-9)
     assert out.attrs["visible_diameter"] == 3.0
+    # the layout of `simulate_cohort`: sampled values in `parameter_value` (patient, parameter)
+    sampled = data.assign(
+        parameter_value=(("patient", "parameter"), [[0.01, 1e9], [0.01, 1e8]])
+    ).assign_coords(parameter=["liver.growth.rate", "cell_density"])
+    out = time_to_visible(sampled, visible_diameter=3.0)
+    np.testing.assert_allclose(out["visible_time"].values[:, 0], expected, rtol=1e-9)
+    assert "sampled `cell_density`" in out.attrs["visibility"]
 
 
 def test_time_to_visible_colonies_agrees_with_stage():

@@ -582,18 +582,27 @@ def _first_crossing(
 
 
 def _cell_density(cohort: xr.Dataset, function: str) -> tuple[np.ndarray, str]:
+    """Cells/mL per patient: sampled per patient, else the model's, else the default."""
     n = cohort.sizes["patient"]
+    if "parameter_value" in cohort.variables and "parameter" in cohort.coords:
+        paths = [str(p) for p in cohort["parameter"].values]
+        if "cell_density" in paths:
+            values = cohort["parameter_value"].isel(parameter=paths.index("cell_density"))
+            density = _floats(
+                values.to_dataset(name="cell_density"), "cell_density", ("patient",), function
+            )
+            return density, "each patient's sampled `cell_density`"
     if "cell_density" in cohort.variables:
         density = _floats(cohort, "cell_density", ("patient",), function)
-        return density, "the cohort's per-patient `cell_density`"
+        return density, "each patient's `cell_density`"
     try:
         parameters = json.loads(cohort.attrs.get("parameters", "{}"))
     except (TypeError, ValueError):
         parameters = {}
     value = parameters.get("cell_density") if isinstance(parameters, dict) else None
-    if value is None:
-        return np.full(n, _DEFAULT_CELL_DENSITY), "the default cell density"
-    return np.full(n, float(value)), "the model's `cell_density`"
+    if isinstance(value, numbers.Real) and math.isfinite(value) and value > 0:
+        return np.full(n, float(value)), "the model's `cell_density`"
+    return np.full(n, _DEFAULT_CELL_DENSITY), "the default cell density (1e9 cells/mL)"
 
 
 def time_to_visible(
@@ -618,9 +627,11 @@ def time_to_visible(
     - Lumped fidelity: once the organ's `metastatic_burden` reaches the cells of one sphere of
       `visible_diameter` at the model's cell density (`pi / 6 * (d / 10 mm)^3 * cell_density`,
       6.5e7 cells for 5 mm at 1e9 cells/mL). The crossing is interpolated linearly in the log
-      of the burden (exact for exponential growth between save times). The cell density is the
-      cohort's `cell_density` variable (patient) when it has one, else the `cell_density` in
-      the `parameters` attribute, else 1e9 cells/mL.
+      of the burden (exact for exponential growth between save times). The cell density is
+      each patient's when it was sampled (`parameter_value` at the `parameter`
+      `"cell_density"`, as `simulate_cohort` stores it, or a `cell_density` (patient)
+      variable), else the model's (`cell_density` in the `parameters` attribute), else 1e9
+      cells/mL.
 
     An organ already visible at the first save time gets that time. The primary tumour is
     never counted; metastases seeded back into its organ are.
