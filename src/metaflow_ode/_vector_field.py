@@ -183,6 +183,9 @@ class LumpedSystem(eqx.Module):
     emission: tuple[_LawGroup, ...]
     rates: Rates
     carrier_operator: Float[Array, "C O"]
+    colonise_direct: Float[Array, "O O"]
+    colonise_via: Float[Array, "O C"]
+    colonise_eliminated: Float[Array, "O O"]
     thresholds: Float[Array, " N"]
     fluids: FluidStates
     cell_density: Float[Array, ""]
@@ -209,6 +212,12 @@ class LumpedSystem(eqx.Module):
         self.emission = _group_laws([o.metastasis_emission_law for o in model.organs])
         self.rates = rates(model, self.topo)
         self.carrier_operator = carrier_operator(self.rates)
+        # The right-hand side needs colonisation summed over route kinds only (the per-kind
+        # split is an output): [target, source] and [target, carrier] operators, and with
+        # quasi-steady carriers one organ-to-organ operator, `direct + via L^-1 F`.
+        self.colonise_direct = self.rates.organ_to_organ_colonising.sum(axis=0)
+        self.colonise_via = self.rates.carrier_to_organ_colonising.sum(axis=0)
+        self.colonise_eliminated = self.colonise_direct + self.colonise_via @ self.carrier_operator
         self.fluids = FluidStates(model)
         self.thresholds = _thresholds(model, self.criteria, self.fluids)
         self.cell_density = jnp.asarray(model.cell_density, jnp.float64)
@@ -421,11 +430,17 @@ class LumpedSystem(eqx.Module):
             out = jnp.where(mechanism == "fluid_rate", rate / self.thresholds - 1.0, out)
         return out
 
+    def colonising(self, t, emissions, carrier) -> Float[Array, "2 O"]:
+        """Colonies founded per day in each organ, by origin (summed over route kinds)."""
+        if not self.dynamic_carriers and not self.has_carrier_kill:
+            return emissions @ self.colonise_eliminated.T
+        return emissions @ self.colonise_direct.T + carrier @ self.colonise_via.T
+
     def __call__(self, t, y, args):
         del args
         E = self.emissions(t, y)
         c = self.carrier_cells(t, y, E)
-        colonising = self.arrivals(E, c, colonising=True).sum(axis=0)
+        colonising = self.colonising(t, E, c)
         primary_growth = self.primary_growth(y["primary"])
         if self.therapies:
             kill, keep, carrier_kill = self.therapy_effects(t)
