@@ -8,6 +8,8 @@ import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)
 
+from ._cohort import parse_memory as parse_memory
+from ._cohort import simulate_cohort as simulate_cohort
 from ._dataset import write_netcdf as write_netcdf
 from ._emission import AbstractEmission as AbstractEmission
 from ._emission import PowerLaw as PowerLaw
@@ -56,7 +58,17 @@ from ._route_kinds import PerineuralSpinal as PerineuralSpinal
 from ._route_kinds import Perivascular as Perivascular
 from ._route_kinds import PerivascularEmissary as PerivascularEmissary
 from ._route_kinds import RouteKind as RouteKind
+from ._population import cause_of_death_shares as cause_of_death_shares
+from ._population import kaplan_meier as kaplan_meier
+from ._population import time_to_visible as time_to_visible
 from ._routes import dissemination_matrix as dissemination_matrix
+from ._sampling import AbstractDistribution as AbstractDistribution
+from ._sampling import Fixed as Fixed
+from ._sampling import LogNormal as LogNormal
+from ._sampling import Normal as Normal
+from ._sampling import TruncatedNormal as TruncatedNormal
+from ._sampling import Uniform as Uniform
+from ._sampling import sample_patients as sample_patients
 from ._simulate import SaveTimes as SaveTimes
 from ._simulate import Solution as Solution
 from ._simulate import SolverError as SolverError

@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import diffrax as dfx
 import equinox as eqx
 import numpy as np
 import xarray as xr
@@ -65,25 +66,28 @@ CELLSEARCH_ML = 7.5
 """Blood sample volume (mL) of the CellSearch circulating-tumour-cell assay."""
 
 
+def _num(value) -> np.ndarray:
+    """A model number as a float64 array: a scalar, or one value per patient in a cohort."""
+    return np.asarray(value, dtype=np.float64)
+
+
+def _per_organ(values: list) -> np.ndarray:
+    """Stack per-organ numbers (scalars or per-patient arrays) on a last `organ` axis."""
+    return np.stack(np.broadcast_arrays(*[_num(v) for v in values]), axis=-1)
+
+
 def _failure_burden(model: Model) -> np.ndarray:
-    density = float(np.asarray(model.cell_density))
-    out = np.full(len(model.organs), np.nan)
-    for i, organ in enumerate(model.organs):
+    density = _num(model.cell_density)
+    out = []
+    for organ in model.organs:
         failure = organ.failure
-        if failure is None:
-            continue
         levels = []
-        if failure.burden is not None:
-            levels.append(float(np.asarray(failure.burden)))
-        if failure.replaced_fraction is not None:
-            levels.append(
-                float(np.asarray(failure.replaced_fraction))
-                * density
-                * float(np.asarray(organ.volume))
-            )
-        if levels:
-            out[i] = min(levels)
-    return out
+        if failure is not None and failure.burden is not None:
+            levels.append(_num(failure.burden))
+        if failure is not None and failure.replaced_fraction is not None:
+            levels.append(_num(failure.replaced_fraction) * density * _num(organ.volume))
+        out.append(np.minimum.reduce(np.broadcast_arrays(*levels)) if levels else np.nan)
+    return _per_organ(out)
 
 
 def _describe_interventions(interventions) -> str:
@@ -126,8 +130,14 @@ def to_dataset(
     `size_edges` (cells) are the bin edges of the colonies fidelity's size distribution;
     `interventions` those passed to `simulate` (described in the attrs, and the times the
     jumps among them were applied in `intervention_time`).
+
+    A cohort solution (every array with a leading patient axis, from `jax.vmap`) gives a
+    dataset with a leading `patient` dimension; `model`'s numbers may then be per-patient
+    arrays (the cohort's parameters) and the time grid must be shared by all patients.
     """
     topo = topology(model)
+    batched = np.ndim(solution.result) == 1
+    lead = ("patient",) if batched else ()
     sol = {
         name: None if getattr(solution, name) is None else np.asarray(getattr(solution, name))
         for name in (
@@ -152,25 +162,27 @@ def to_dataset(
             "num_steps",
         )
     }
+    if batched:
+        ts = sol["ts"]
+        if not np.all(ts == ts[:1]):
+            raise ValueError("`to_dataset`: the patients of a cohort must share save times.")
+        sol["ts"] = ts[0]
     organs, carriers = list(topo.organs), list(topo.carriers)
     onehot = np.zeros(len(organs))
     onehot[topo.primary] = 1.0
-    burden = sol["metastatic"] + sol["primary"][:, None] * onehot
-    density = float(np.asarray(model.cell_density))
+    burden = sol["metastatic"] + sol["primary"][..., None] * onehot
+    density = _num(model.cell_density)[..., None, None]
     volume = burden / density
-    organ_volume = np.array(
-        [np.nan if o.volume is None else float(np.asarray(o.volume)) for o in model.organs]
-    )
-    colonies = np.transpose(sol["colonies"], (0, 2, 1))
-    blood_volume = np.array(
+    organ_volume = _per_organ([np.nan if o.volume is None else o.volume for o in model.organs])
+    colonies = np.swapaxes(sol["colonies"], -1, -2)
+    blood_volume = _per_organ(
         [
-            float(np.asarray(c.volume))
-            if c.volume is not None and c.kind.family == "haematogenous"
-            else np.nan
+            c.volume if c.volume is not None and c.kind.family == "haematogenous" else np.nan
             for c in model.carriers
         ]
-    )
-    origin_first = lambda a: np.transpose(a, (0, 2, 1))  # noqa: E731  (T, 2, X) -> (T, X, 2)
+        or [np.zeros(np.shape(_num(model.cell_density)))]
+    )[..., : len(carriers)]
+    origin_first = lambda a: np.swapaxes(a, -1, -2)  # noqa: E731  (T, 2, X) -> (T, X, 2)
 
     to, too, tco = ("time", "organ"), ("time", "organ", "origin"), ("time", "carrier", "origin")
     data = {
@@ -180,21 +192,21 @@ def to_dataset(
         "volume": (to, volume, "mL", "tumour volume in the organ (burden / cell_density)"),
         "replaced_fraction": (
             to,
-            volume / organ_volume,
+            volume / organ_volume[..., None, :],
             "1",
             "fraction of the organ replaced by tumour (NaN where the organ has no volume)",
         ),
         "carrier_cells": (tco, origin_first(sol["carrier"]), "cells", "tumour cells in transit"),
         "ctc_per_7_5ml": (
             ("time", "carrier"),
-            sol["carrier"].sum(axis=1) * (CELLSEARCH_ML / blood_volume),
+            sol["carrier"].sum(axis=-2) * (CELLSEARCH_ML / blood_volume[..., None, :]),
             "cells/(7.5 mL)",
             "circulating tumour cells per 7.5 mL of blood, the CellSearch sample (NaN for "
             "carriers that are not blood or have no volume)",
         ),
         "seeding_rate": (
             ("time", "organ", "route", "origin"),
-            np.transpose(sol["seeding_rate"], (0, 3, 1, 2)),
+            np.moveaxis(sol["seeding_rate"], -1, -3),
             "colonies/day",
             "colonies founded per day, by delivering route kind and origin",
         ),
@@ -253,44 +265,53 @@ def to_dataset(
             ("fluid_volume", "mL", "fluid volume of the cavity or CSF (NaN: no fluid state)"),
             ("fluid_rate", "mL/day", "rate of change of the fluid volume (NaN: no fluid state)"),
         ):
-            full = np.full((len(sol["ts"]), len(carriers)), np.nan)
-            full[:, fluid_index] = sol[key]
+            full = np.full((*sol[key].shape[:-1], len(carriers)), np.nan)
+            full[..., fluid_index] = sol[key]
             data[key] = (("time", "carrier"), full, units, long)
 
     crit = criteria(model)
     crossing = np.where(np.isfinite(sol["crossing_times"]), sol["crossing_times"], np.nan)
     n_mech = len(MECHANISMS)
-    by_mechanism = {lv: np.full((len(organs), n_mech), np.nan) for lv in ("failure", "warning")}
-    lethal_time = np.nan
+    shape = crossing.shape[:-1]
+    by_mechanism = {
+        lv: np.full((*shape, len(organs), n_mech), np.nan) for lv in ("failure", "warning")
+    }
+    lethal_time = np.full(shape, np.nan)
     for k, (i, level, mech) in enumerate(zip(crit.organ, crit.level, crit.mechanism, strict=True)):
         if level == "lethal":
-            lethal_time = crossing[k]
+            lethal_time = crossing[..., k]
         else:
-            by_mechanism[level][i, MECHANISMS.index(mech)] = crossing[k]
+            by_mechanism[level][..., i, MECHANISMS.index(mech)] = crossing[..., k]
 
     # first mechanism reached per organ (fmin skips NaN; all NaN gives NaN)
-    failure_time = np.fmin.reduce(by_mechanism["failure"], axis=1)
-    warning_time = np.fmin.reduce(by_mechanism["warning"], axis=1)
-    candidates = []
-    for i in range(len(organs)):
-        failure = model.organs[i].failure
-        if failure is None or not failure.lethal:
+    failure_time = np.fmin.reduce(by_mechanism["failure"], axis=-1)
+    warning_time = np.fmin.reduce(by_mechanism["warning"], axis=-1)
+    # Death: the first lethal organ failure (any mechanism) or the lethal whole-body burden.
+    # Candidates in a fixed order (organ-major, then mechanism, whole body last), the earliest
+    # wins and ties go to the first, as in a per-patient scan.
+    labels = [("", "", "")]  # alive
+    columns = []
+    for i, organ in enumerate(model.organs):
+        if organ.failure is None or not organ.failure.lethal:
             continue
         for j, mech in enumerate(MECHANISMS):
-            t = by_mechanism["failure"][i, j]
-            if np.isfinite(t):
-                candidates.append((t, organs[i], mech))
-    if np.isfinite(lethal_time):
-        candidates.append((lethal_time, "whole_body", "lethal_burden"))
-    death_time, cause, mechanism = (
-        min(candidates, key=lambda c: c[0]) if candidates else (np.nan, "", "")
+            labels.append((organs[i], mech, organ.failure.label(mech)))
+            columns.append(by_mechanism["failure"][..., i, j])
+    labels.append(("whole_body", "lethal_burden", "lethal whole-body burden"))
+    columns.append(lethal_time)
+    candidates = np.stack(columns, axis=-1)
+    reached = np.isfinite(candidates)
+    first = np.argmin(np.where(reached, candidates, np.inf), axis=-1)
+    any_reached = reached.any(axis=-1)
+    earliest = np.take_along_axis(candidates, first[..., None], axis=-1)[..., 0]
+    death_time = np.where(any_reached, earliest, np.nan)
+    which = np.where(any_reached, first + 1, 0)
+    # A cohort's strings are fixed-width (Zarr stores them so), sized by the whole vocabulary
+    # rather than by the patients at hand, so every chunk of a cohort has the same width.
+    text = str if batched else object
+    cause, mechanism, condition = (
+        np.array([label[n] for label in labels], dtype=text)[which] for n in range(3)
     )
-    if cause == "whole_body":
-        condition = "lethal whole-body burden"
-    elif cause:
-        condition = model.organs[model.organ_names.index(cause)].failure.label(mechanism)
-    else:
-        condition = ""
     data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
     data["failure_time_by_mechanism"] = (
         ("organ", "mechanism"),
@@ -318,21 +339,19 @@ def to_dataset(
     )
     data["lethal_burden_time"] = (
         (),
-        np.float64(lethal_time),
+        np.asarray(lethal_time, dtype=np.float64),
         "day",
         "time the whole-body burden reaches the lethal burden",
     )
     data["lethal_burden"] = (
         (),
-        np.float64(
-            np.nan if model.lethal_burden is None else float(np.asarray(model.lethal_burden))
-        ),
+        np.nan if model.lethal_burden is None else _num(model.lethal_burden),
         "cells",
         "whole-body lethal burden (NaN: none)",
     )
     data["death_time"] = (
         (),
-        np.float64(death_time),
+        np.asarray(death_time, dtype=np.float64),
         "day",
         "time of death: the first lethal organ failure or the lethal whole-body burden",
     )
@@ -352,16 +371,29 @@ def to_dataset(
             "time each jump intervention was applied (triggered drainages: each occurrence; "
             "NaN: not applied)",
         )
-    code = int(sol["result"])
     from ._simulate import result_message
 
+    codes = np.asarray(sol["result"])
+    if batched:  # a cohort: diffrax's short result names ("successful", "max_steps_reached")
+        names = {int(item._value): name for name, item in dfx.RESULTS._name_to_item.items()}
+        status = np.array([names[c] for c in range(len(names))], dtype=str)[codes]
+    else:
+        status = np.array(result_message(int(codes)), dtype=object)
+
+    def variable(dims, values, attrs):
+        # In a cohort every per-patient array carries one more (leading) axis than its dims.
+        values = np.asarray(values)
+        if batched and values.ndim == len(dims) + 1:
+            dims = lead + tuple(dims)
+        return xr.Variable(dims, values, attrs=attrs)
+
     variables = {
-        name: xr.Variable(dims, np.asarray(values), attrs={"units": units, "long_name": long})
+        name: variable(dims, values, {"units": units, "long_name": long})
         for name, (dims, values, units, long) in data.items()
     }
-    variables["death_mechanism"] = xr.Variable(
+    variables["death_mechanism"] = variable(
         (),
-        np.array(mechanism, dtype=object),
+        np.asarray(mechanism),
         attrs={
             "units": "1",
             "long_name": "mechanism of the first failure: "
@@ -369,26 +401,28 @@ def to_dataset(
             + " or lethal_burden",
         },
     )
-    variables["death_condition"] = xr.Variable(
+    variables["death_condition"] = variable(
         (),
-        np.array(condition, dtype=object),
+        np.asarray(condition),
         attrs={
             "units": "1",
             "long_name": "clinical name of the first failure (Failure(labels=...), e.g. ascites)",
         },
     )
-    variables["cause_of_death"] = xr.Variable(
+    variables["cause_of_death"] = variable(
         (),
-        np.array(cause, dtype=object),
+        np.asarray(cause),
         attrs={"units": "1", "long_name": "organ whose failure came first, or whole_body"},
     )
-    variables["solver_status"] = xr.Variable(
+    variables["solver_status"] = variable(
         (),
-        np.array(result_message(code), dtype=object),
+        status,
         attrs={"units": "1", "long_name": "solver outcome ('successful' or the failure)"},
     )
-    variables["solver_steps"] = xr.Variable(
-        (), np.int64(sol["num_steps"]), attrs={"units": "1", "long_name": "accepted solver steps"}
+    variables["solver_steps"] = variable(
+        (),
+        np.asarray(sol["num_steps"], dtype=np.int64),
+        attrs={"units": "1", "long_name": "accepted solver steps"},
     )
     coords = {
         "time": xr.Variable(("time",), sol["ts"], attrs={"units": "day", "long_name": "time"}),
@@ -440,10 +474,14 @@ def to_dataset(
             ("size",), edges[1:], attrs={**size_attrs, "long_name": "upper bin edge"}
         )
     table = parameters(model)
+    values = {
+        path: float(v) if np.ndim(v) == 0 else "per patient: variable parameter_value"
+        for path, v in ((p, _num(x)) for p, x in model.parameter_values().items())
+    }
     attrs = {
         "title": f"metaflow_ode simulation of {model.name}",
         "model": _describe(model),
-        "parameters": json.dumps({path: row.value for path, row in table.iterrows()}),
+        "parameters": json.dumps(values),
         "parameter_units": json.dumps({path: row.units for path, row in table.iterrows()}),
         "options": json.dumps(options or {}),
         "interventions": _describe_interventions(interventions),

@@ -663,18 +663,33 @@ def failure_fluid(model: Model, organ: Organ) -> int | None:
     return None
 
 
+def _first_patient(mask: np.ndarray) -> str:
+    """` (patient i)` naming the first True entry of a per-patient mask; '' for scalars."""
+    if np.ndim(mask) == 0:
+        return ""
+    return f" (patient {int(np.flatnonzero(mask)[0])})"
+
+
 def _check_numbers(model: Model) -> None:
-    """Value-dependent graph checks, run on concrete values only."""
+    """Value-dependent graph checks, run on concrete values only.
+
+    Values may also be 1-D arrays over patients (a cohort, see `simulate_cohort`): every check
+    then holds for each patient, and an error names the first patient that breaks it.
+    """
+    num = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
     organ_names = set(model.organ_names)
-    totals: dict[str, float] = {}
+    totals: dict[str, Any] = {}
     for t in model.transfers:
         if t.source in organ_names and is_concrete(t.fraction):
-            totals[t.source] = totals.get(t.source, 0.0) + float(t.fraction)
+            totals[t.source] = totals.get(t.source, 0.0) + num(t.fraction)
     for organ, total in totals.items():
-        if total > 1 + 1e-12:
+        bad = total > 1 + 1e-12
+        if np.any(bad):
+            worst = float(np.max(total))
             raise ValueError(
-                f"`Transfer` fractions out of organ {organ!r} sum to {total:g} > 1; they are "
-                "shares of the organ's emission: scale them so they sum to at most 1."
+                f"`Transfer` fractions out of organ {organ!r} sum to {worst:g} > 1"
+                f"{_first_patient(bad)}; they are shares of the organ's emission: scale them "
+                "so they sum to at most 1."
             )
     for organ in model.organs:
         failure = organ.failure
@@ -682,41 +697,42 @@ def _check_numbers(model: Model) -> None:
             continue
         fluid = model.carriers[failure_fluid(model, organ)].fluid
         if is_concrete(failure.fluid_volume) and is_concrete(fluid.volume):
-            if float(failure.fluid_volume) <= float(fluid.volume):
+            bad = num(failure.fluid_volume) <= num(fluid.volume)
+            if np.any(bad):
                 raise ValueError(
                     f"`Organ {organ.name!r}: Failure(fluid_volume=...)` = "
-                    f"{float(failure.fluid_volume):g} mL must exceed the baseline volume "
-                    f"{float(fluid.volume):g} mL of its fluid, or the organ fails at once."
+                    f"{np.min(num(failure.fluid_volume)):g} mL must exceed the baseline volume "
+                    f"{np.max(num(fluid.volume)):g} mL of its fluid{_first_patient(bad)}, or "
+                    "the organ fails at once."
                 )
     # Every carrier must reach an exit (death in transit or delivery to an organ), otherwise
-    # cells accumulate forever and the quasi-steady elimination is singular.
-    exits = set()
-    for c in model.carriers:
-        if not is_concrete(c.clearance) or float(c.clearance) > 0:
-            exits.add(c.name)
+    # cells accumulate forever and the quasi-steady elimination is singular. Per patient: the
+    # flags are boolean arrays when the numbers are.
+    positive = lambda x: (not is_concrete(x)) | (num(x) > 0)  # noqa: E731
+    exits: dict[str, Any] = {c.name: positive(c.clearance) for c in model.carriers}
     outgoing: dict[str, list[Transfer]] = {c.name: [] for c in model.carriers}
     for t in model.transfers:
         if t.source in outgoing:
             outgoing[t.source].append(t)
-            if t.target in organ_names and (not is_concrete(t.rate) or float(t.rate) > 0):
-                exits.add(t.source)
+            if t.target in organ_names:
+                exits[t.source] = exits[t.source] | positive(t.rate)
     changed = True
     while changed:
         changed = False
         for name, edges in outgoing.items():
-            if name in exits:
-                continue
-            if any(
-                e.target in exits and (not is_concrete(e.rate) or float(e.rate) > 0) for e in edges
-            ):
-                exits.add(name)
-                changed = True
-    trapped = [c.name for c in model.carriers if c.name not in exits]
+            for e in edges:
+                if e.target in exits:
+                    new = exits[name] | (exits[e.target] & positive(e.rate))
+                    if np.any(new != exits[name]):
+                        exits[name] = new
+                        changed = True
+    trapped = [c.name for c in model.carriers if not np.all(exits[c.name])]
     if trapped:
+        bad = ~exits[trapped[0]]
         raise ValueError(
-            f"`Model`: carrier(s) {', '.join(map(repr, trapped))} have no way out: cells that "
-            "enter never die or reach an organ. Give each a `clearance=`/`half_life=` or a "
-            "transfer with `rate > 0` that leads to an organ."
+            f"`Model`: carrier(s) {', '.join(map(repr, trapped))} have no way out"
+            f"{_first_patient(bad)}: cells that enter never die or reach an organ. Give each a "
+            "`clearance=`/`half_life=` or a transfer with `rate > 0` that leads to an organ."
         )
 
 
@@ -738,7 +754,11 @@ def parameters(model: Model) -> pd.DataFrame:
         rows.append(
             {
                 "path": path,
-                "value": float(np.asarray(value)) if is_concrete(value) else np.nan,
+                "value": (
+                    float(np.asarray(value))
+                    if is_concrete(value) and np.ndim(value) == 0
+                    else np.nan
+                ),
                 "units": entry.field.metadata["units"],
                 "description": entry.field.metadata["description"],
                 "component": entry.owner,

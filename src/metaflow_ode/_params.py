@@ -46,6 +46,21 @@ class Domain(enum.Enum):
             return 0 < value < 1
         return 0 < value <= 1
 
+    def contains_all(self, values: np.ndarray) -> np.ndarray:
+        """Elementwise [`contains`][]: a boolean array of the shape of `values`."""
+        v = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(v)
+        with np.errstate(invalid="ignore"):
+            inside = {
+                Domain.FINITE: np.ones_like(finite),
+                Domain.POSITIVE: v > 0,
+                Domain.NONNEGATIVE: v >= 0,
+                Domain.UNIT_INTERVAL: (v >= 0) & (v <= 1),
+                Domain.OPEN_UNIT_INTERVAL: (v > 0) & (v < 1),
+                Domain.HALF_OPEN_UNIT_INTERVAL: (v > 0) & (v <= 1),
+            }[self]
+        return finite & inside
+
 
 def to_leaf(value: Any) -> Any:
     """Store numbers as 0-d float64 arrays; leave anything else for `check_parameters`."""
