@@ -302,3 +302,13 @@ def test_dask_local_cluster_streams_to_the_store(tmp_path, linear):
     for name in ("burden", "death_time", "solver_status"):
         np.testing.assert_array_equal(ds[name].values, linear[name].values)
         np.testing.assert_array_equal(in_memory[name].values, linear[name].values)
+
+
+def test_outputs_left_out_are_not_computed(linear):
+    few = run_linear(variables=["burden", "death_time"])
+    assert set(few.data_vars) == {"burden", "death_time"}
+    np.testing.assert_array_equal(few.burden.values, linear.burden.values)
+    # seeding rates, carriers, colonies are dropped inside the compiled chunk: less memory
+    assert few.attrs["estimated_chunk_memory_bytes"] < linear.attrs["estimated_chunk_memory_bytes"]
+    with pytest.raises(ValueError, match="no variable"):
+        run_linear(variables=["burdens"])

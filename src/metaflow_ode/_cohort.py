@@ -172,9 +172,28 @@ def _with_arrays(model: Model, values: Mapping[str, Any]) -> Model:
 # --- the compiled chunk ---------------------------------------------------------------------
 
 
+# Solution fields behind each optional output variable: a cohort that keeps none of a field's
+# variables does not compute it (XLA drops the dead computation) nor carry it to the host.
+_FIELDS = {
+    "carrier": ("carrier_cells", "ctc_per_7_5ml"),
+    "seeding_rate": ("seeding_rate",),
+    "colonies": ("colonies", "p_metastasis"),
+    "fluid_volume": ("fluid_volume", "fluid_rate"),
+    "fluid_rate": ("fluid_volume", "fluid_rate"),
+    "size_distribution": ("size_distribution",),
+}
+
+
+def _dropped(variables: tuple[str, ...] | None) -> tuple[str, ...]:
+    if variables is None:
+        return ()
+    return tuple(f for f, names in _FIELDS.items() if not set(names) & set(variables))
+
+
 @eqx.filter_jit
-def _solve_chunk(model, values, interventions, ts, t0, t1, options):
-    """Solve one chunk: `values` maps paths to arrays (n,), perhaps sharded over devices."""
+def _solve_chunk(model, values, interventions, ts, t0, t1, options, drop):
+    """Solve one chunk: `values` maps paths to arrays (n,), perhaps sharded over devices;
+    the Solution fields named in `drop` are left out (None)."""
     resolution, solver, controller, max_steps, root_finder = options
 
     def one(dynamic, v):
@@ -183,7 +202,8 @@ def _solve_chunk(model, values, interventions, ts, t0, t1, options):
                       root_finder)  # fmt: skip
 
     dynamic, static = eqx.partition(model, eqx.is_array)
-    return jax.vmap(one, in_axes=(None, 0))(dynamic, values)
+    solution = jax.vmap(one, in_axes=(None, 0))(dynamic, values)
+    return dataclasses.replace(solution, **dict.fromkeys(drop))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,6 +245,7 @@ class _Plan:
             jnp.asarray(self.t0),
             jnp.asarray(self.t1),
             self.options,
+            _dropped(self.variables),
         )
 
 

@@ -174,7 +174,6 @@ def to_dataset(
     density = _num(model.cell_density)[..., None, None]
     volume = burden / density
     organ_volume = _per_organ([np.nan if o.volume is None else o.volume for o in model.organs])
-    colonies = np.swapaxes(sol["colonies"], -1, -2)
     blood_volume = _per_organ(
         [
             c.volume if c.volume is not None and c.kind.family == "haematogenous" else np.nan
@@ -196,28 +195,38 @@ def to_dataset(
             "1",
             "fraction of the organ replaced by tumour (NaN where the organ has no volume)",
         ),
-        "carrier_cells": (tco, origin_first(sol["carrier"]), "cells", "tumour cells in transit"),
-        "ctc_per_7_5ml": (
+    }
+    # A cohort may leave out the larger outputs it does not keep (`variables=`): None here.
+    if sol["carrier"] is not None:
+        data["carrier_cells"] = (
+            tco,
+            origin_first(sol["carrier"]),
+            "cells",
+            "tumour cells in transit",
+        )
+        data["ctc_per_7_5ml"] = (
             ("time", "carrier"),
             sol["carrier"].sum(axis=-2) * (CELLSEARCH_ML / blood_volume[..., None, :]),
             "cells/(7.5 mL)",
             "circulating tumour cells per 7.5 mL of blood, the CellSearch sample (NaN for "
             "carriers that are not blood or have no volume)",
-        ),
-        "seeding_rate": (
+        )
+    if sol["seeding_rate"] is not None:
+        data["seeding_rate"] = (
             ("time", "organ", "route", "origin"),
             np.moveaxis(sol["seeding_rate"], -1, -3),
             "colonies/day",
             "colonies founded per day, by delivering route kind and origin",
-        ),
-        "colonies": (too, colonies, "colonies", "cumulative colonies founded since t0"),
-        "p_metastasis": (
+        )
+    if sol["colonies"] is not None:
+        colonies = np.swapaxes(sol["colonies"], -1, -2)
+        data["colonies"] = (too, colonies, "colonies", "cumulative colonies founded since t0")
+        data["p_metastasis"] = (
             to,
             -np.expm1(-colonies.sum(axis=-1)),
             "1",
             "probability of at least one colony (Poisson in the colonies founded)",
-        ),
-    }
+        )
     if sol["visible_lesions"] is not None:
         data["visible_lesions"] = (
             to,
@@ -232,6 +241,7 @@ def to_dataset(
             "size of the oldest expected colony (born when the expected count reached 1; "
             "0 while below 1)",
         )
+    if sol["size_distribution"] is not None:
         data["size_distribution"] = (
             ("time", "organ", "size"),
             sol["size_distribution"],
@@ -260,7 +270,7 @@ def to_dataset(
         )
 
     fluid_index = [i for i, c in enumerate(model.carriers) if c.fluid is not None]
-    if fluid_index:
+    if fluid_index and sol["fluid_volume"] is not None:
         for key, units, long in (
             ("fluid_volume", "mL", "fluid volume of the cavity or CSF (NaN: no fluid state)"),
             ("fluid_rate", "mL/day", "rate of change of the fluid volume (NaN: no fluid state)"),
