@@ -177,7 +177,7 @@ def run_scipy(model, params, sample):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--chunk", type=int, default=1024)
+    parser.add_argument("--chunk", type=int, default=512)
     parser.add_argument("--scipy-sample", type=int, default=20)
     parser.add_argument(
         "--direct-max",

@@ -137,7 +137,7 @@ def test_store_of_another_cohort_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds a different cohort"):
         run_linear(store=store)
     out = run_linear(store=store, overwrite=True, variables=["death_time"])
-    assert list(out.data_vars) == ["death_time"]
+    assert list(out.data_vars) == ["death_time", "parameter_value"]
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +187,19 @@ def test_parameters_as_dataset_keep_patient_coordinates():
     )  # fmt: skip
     assert ds.patient.values.tolist() == ["a", "b"]
     assert ds.arm.values.tolist() == ["control", "treated"]
+
+
+def test_sampled_patients_run_and_keep_their_provenance():
+    params = mfo.sample_patients(5, {"prim.growth.rate": mfo.LogNormal(0.05, 0.1)}, seed=11)
+    ds = mfo.simulate_cohort(
+        build_model(), params, TIMES[-1], saveat=mfo.at(TIMES), rtol=1e-10, atol=1e-10,
+        chunk_size=3, progress=False, variables=["burden"],
+    )  # fmt: skip
+    assert json.loads(ds.attrs["patient_sampling"])["seed"] == 11
+    np.testing.assert_array_equal(
+        ds.parameter_value.sel(parameter="prim.growth.rate").values,
+        params["prim.growth.rate"].values,
+    )
 
 
 @pytest.mark.parametrize(
@@ -306,7 +319,7 @@ def test_dask_local_cluster_streams_to_the_store(tmp_path, linear):
 
 def test_outputs_left_out_are_not_computed(linear):
     few = run_linear(variables=["burden", "death_time"])
-    assert set(few.data_vars) == {"burden", "death_time"}
+    assert set(few.data_vars) == {"burden", "death_time", "parameter_value"}
     np.testing.assert_array_equal(few.burden.values, linear.burden.values)
     # seeding rates, carriers, colonies are dropped inside the compiled chunk: less memory
     assert few.attrs["estimated_chunk_memory_bytes"] < linear.attrs["estimated_chunk_memory_bytes"]

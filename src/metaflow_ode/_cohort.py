@@ -319,7 +319,8 @@ def _run_chunk(
                 f"`simulate_cohort(variables=...)`: no variable(s) {missing}; this simulation "
                 f"has {sorted(dataset.data_vars)}."
             )
-        dataset = dataset[list(plan.variables)]
+        keep = [v for v in plan.variables if v != "parameter_value"]
+        dataset = dataset[[*keep, "parameter_value"]]  # the cohort's inputs always stay
     return dataset, failed
 
 
@@ -481,7 +482,7 @@ def simulate_cohort(
     max_steps: int = 100_000,
     interventions: Sequence = (),
     variables: Sequence[str] | None = None,
-    chunk_size: int = 1024,
+    chunk_size: int = 512,
     store: str | os.PathLike | None = None,
     overwrite: bool = False,
     client=None,
@@ -503,13 +504,17 @@ def simulate_cohort(
       an error names the path and the first patient out of range.
     - `t1`, `t0`, `saveat`, `resolution`, `solver`, `rtol`, `atol`, `max_steps`,
       `interventions`: as in [`simulate`][metaflow_ode.simulate], shared by all patients.
-    - `variables`: names of the data variables to keep (default all); a short list (e.g.
-      `["burden", "failure_time", "death_time", "cause_of_death"]`) makes large cohorts
-      smaller in memory and on disk.
-    - `chunk_size`: patients solved together in one compiled call (default 1024). Every chunk
+    - `variables`: names of the data variables to keep (default all; `parameter_value` is
+      always kept); a short list (e.g. `["burden", "failure_time", "death_time",
+      "cause_of_death"]`) makes large cohorts smaller in memory and on disk, and outputs no
+      kept variable needs are not computed.
+    - `chunk_size`: patients solved together in one compiled call (default 512). Every chunk
       has this size (the last one is padded), so the function compiles once. Memory grows
       linearly with it; a larger chunk amortises per-call costs, but under `vmap` every
-      patient of a chunk takes as many solver steps as the slowest one.
+      patient of a chunk takes as many solver steps as the slowest one (and, with failure
+      criteria, every solve segment as many as the slowest patient's). On a CPU 256-512
+      patients per device was fastest for the breast preset (docs/performance.md); a GPU wants
+      tens of thousands.
     - `store`: a path for a Zarr store (format 2). Each chunk's part of the dataset is written
       to its region as soon as it is solved, and marked done after. If the store already holds
       this cohort (same model, numbers, options and chunk size), only the missing chunks run:
@@ -540,7 +545,8 @@ def simulate_cohort(
     warning counts the failures. Staging is not applied (use [`stage`][metaflow_ode.stage] on a
     patient, `ds.isel(patient=i)`). The attrs add `patients`, `chunk_size`, `devices`,
     `compile_seconds`, `run_seconds`, `estimated_chunk_memory_bytes`, `peak_memory_bytes` (the
-    peak resident memory of this process) and `failed_patients`.
+    peak resident memory of this process) and `failed_patients`; with a `parameters` dataset,
+    `patient_sampling` holds its attrs (the seed and distributions of `sample_patients`).
     """
     if not isinstance(model, Model):
         raise TypeError(
@@ -757,6 +763,9 @@ def simulate_cohort(
     )
     if client is not None:
         result.attrs["worker_compilations"] = json.dumps(compilations)
+    if isinstance(parameters, xr.Dataset) and parameters.attrs:
+        # how the patients were drawn (seed, distributions, correlation of sample_patients)
+        result.attrs["patient_sampling"] = json.dumps(parameters.attrs, default=str)
     if failed:
         warnings.warn(
             f"simulate_cohort: the solver failed for {failed} of {n} patients; their "
