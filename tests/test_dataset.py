@@ -114,6 +114,14 @@ def test_derived_variables(cns_dataset, cns_model):
     )
 
 
+def test_single_patient_strings_and_dims(cns_dataset):
+    # the cohort's fixed-width strings and patient axis do not leak into one simulation
+    assert "patient" not in cns_dataset.dims
+    for name in ("cause_of_death", "death_mechanism", "death_condition", "solver_status"):
+        assert cns_dataset[name].dtype == object and cns_dataset[name].ndim == 0
+    assert str(cns_dataset.solver_status.values) == "successful"
+
+
 def test_netcdf_round_trip_is_lossless(cns_dataset, tmp_path):
     path = mfo.write_netcdf(cns_dataset, tmp_path / "run.nc")
     with xr.open_dataset(path) as back:

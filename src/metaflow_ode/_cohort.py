@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import sys
@@ -51,26 +52,33 @@ __all__ = ["simulate_cohort", "parse_memory"]
 
 PATIENT = "patient"
 _COMPLETED = "chunk_completed"
-_UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+_UNITS = {
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "b": 1,
+}  # fmt: skip
 _DEFAULT_CACHE = Path(
     os.environ.get("METAFLOW_ODE_CACHE_DIR", Path.home() / ".cache" / "metaflow_ode" / "jax")
 )
 
 
 def parse_memory(value: int | float | str) -> int:
-    """A memory size in bytes from a number of bytes or a string such as `"4 GiB"`."""
+    """A memory size in bytes from a number of bytes or a string such as `"4 GiB"`, `"512MB"`
+    or `"1e9"` (units KiB, MiB, GiB, TiB, KB, MB, GB, TB, B; any case)."""
     if isinstance(value, bool):
         raise TypeError(f"memory size must be a number of bytes or e.g. '4 GiB', got {value!r}.")
     if isinstance(value, (int, float, np.number)):
         number = float(value)
     elif isinstance(value, str):
-        text = value.strip()
-        for unit, factor in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
+        text = value.strip().lower()
+        factor = 1.0
+        for unit, size in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
             if text.endswith(unit):
-                number = float(text[: -len(unit)]) * factor
+                text, factor = text[: -len(unit)], size
                 break
-        else:
-            number = float(text) if text.replace(".", "", 1).isdigit() else math.nan
+        try:
+            number = float(text) * factor
+        except ValueError:
+            number = math.nan
     else:
         raise TypeError(f"memory size must be a number of bytes or e.g. '4 GiB', got {value!r}.")
     if not (math.isfinite(number) and number > 0):
@@ -152,9 +160,10 @@ def _cohort_values(
         values[path] = array
     if n == 0:
         raise ValueError("`simulate_cohort(parameters=...)` has no patients (arrays of length 0).")
+    values = dict(sorted(values.items()))  # one column order for parameter_value
     _check_numbers(_with_arrays(model, values))
-    if not coords:
-        coords = {PATIENT: xr.Variable((PATIENT,), np.arange(n), attrs={"long_name": "patient"})}
+    if PATIENT not in coords:
+        coords[PATIENT] = xr.Variable((PATIENT,), np.arange(n), attrs={"long_name": "patient"})
     return values, int(n), coords
 
 
@@ -278,7 +287,16 @@ def _enable_cache(cache_dir: str | None) -> None:
     if cache_dir is None:
         return
     if jax.config.jax_compilation_cache_dir is None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # e.g. a worker without the client's home directory
+            warnings.warn(
+                f"simulate_cohort: no persistent compilation cache ({error}); pass "
+                "`compilation_cache=` a directory every process can write.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
         jax.config.update("jax_compilation_cache_dir", cache_dir)
 
 
@@ -346,24 +364,37 @@ def _chunk_on_worker(plan: _Plan, values, patient, store, index, region) -> dict
 # --- the Zarr store -------------------------------------------------------------------------
 
 
-def _fingerprint(plan: _Plan, values: Mapping[str, np.ndarray], n: int) -> str:
+def _structure(tree) -> bytes:
+    """The static part of a pytree (types, names, settings), without memory addresses."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(jax.tree.structure(tree))).encode()
+
+
+def _fingerprint(plan: _Plan, values: Mapping[str, np.ndarray], patient: Mapping, n: int) -> str:
+    """A hash of everything that determines the stored result: a store is resumed only if its
+    fingerprint matches."""
     digest = hashlib.sha256()
     digest.update(json.dumps(plan.attrs_options, sort_keys=True, default=str).encode())
-    digest.update(repr(jax.tree.structure(plan.model)).encode())
-    for leaf in jax.tree.leaves(plan.model):
-        digest.update(np.asarray(leaf, dtype=np.float64).tobytes())
-    for leaf in jax.tree.leaves(plan.interventions):
-        digest.update(np.asarray(leaf, dtype=np.float64).tobytes())
-    digest.update(repr([type(i).__name__ for i in plan.interventions]).encode())
+    for tree in (plan.model, plan.interventions, plan.options):
+        digest.update(_structure(tree))
+        for leaf in jax.tree.leaves(tree):
+            if isinstance(leaf, (jax.Array, np.ndarray, np.number, int, float)):
+                digest.update(np.asarray(leaf, dtype=np.float64).tobytes())
+            else:  # e.g. the controller's norm function
+                digest.update(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(leaf)).encode())
     digest.update(np.asarray(plan.ts).tobytes())
     digest.update(repr((plan.t0, plan.t1, plan.chunk_size, plan.variables, n)).encode())
-    for path in sorted(values):
+    for path, array in values.items():  # in the (sorted) column order of parameter_value
         digest.update(path.encode())
-        digest.update(values[path].tobytes())
+        digest.update(array.tobytes())
+    for name in sorted(patient):
+        digest.update(name.encode())
+        digest.update(repr(np.asarray(patient[name].values).tolist()).encode())
     return digest.hexdigest()
 
 
-def _template(first: xr.Dataset, n: int, chunk: int, n_chunks: int, fingerprint: str):
+def _template(
+    first: xr.Dataset, n: int, chunk: int, n_chunks: int, fingerprint: str, extra_attrs: dict
+):
     """The whole cohort's dataset with lazy (never computed) arrays along `patient`."""
     import dask.array as da
 
@@ -380,6 +411,7 @@ def _template(first: xr.Dataset, n: int, chunk: int, n_chunks: int, fingerprint:
         {name: v for name, v in data.items() if name not in first.coords}
     )
     template = template.assign_coords({name: v for name, v in data.items() if name in first.coords})
+    template.attrs.update(extra_attrs)
     template[_COMPLETED] = xr.Variable(
         ("chunk",),
         da.zeros((n_chunks,), chunks=1, dtype=np.int8),
@@ -508,18 +540,23 @@ def simulate_cohort(
       always kept); a short list (e.g. `["burden", "failure_time", "death_time",
       "cause_of_death"]`) makes large cohorts smaller in memory and on disk, and outputs no
       kept variable needs are not computed.
-    - `chunk_size`: patients solved together in one compiled call (default 512). Every chunk
-      has this size (the last one is padded), so the function compiles once. Memory grows
+    - `chunk_size`: patients solved together in one compiled call (default 512; at most the
+      number of patients, rounded up to a multiple of `devices`, and shrunk to fit
+      `memory_limit`). Every chunk has the same size (the last one is padded), so the function
+      compiles once. Memory grows
       linearly with it; a larger chunk amortises per-call costs, but under `vmap` every
       patient of a chunk takes as many solver steps as the slowest one (and, with failure
       criteria, every solve segment as many as the slowest patient's). On a CPU 256-512
       patients per device was fastest for the breast preset (docs/performance.md); a GPU wants
       tens of thousands.
-    - `store`: a path for a Zarr store (format 2). Each chunk's part of the dataset is written
-      to its region as soon as it is solved, and marked done after. If the store already holds
-      this cohort (same model, numbers, options and chunk size), only the missing chunks run:
-      an interrupted run resumes. The result is then opened lazily from the store.
-    - `overwrite`: replace a store that holds a different cohort (default: raise).
+    - `store`: a path (local or shared file system) for a Zarr store (format 2). Each chunk's
+      part of the dataset is written to its region as soon as it is solved, and marked done
+      after. If the store already holds this cohort (same model, numbers, patients,
+      interventions, solver options, save times, chunk size and kept variables), only the
+      missing chunks run: an interrupted run resumes. The result is then opened lazily from
+      the store.
+    - `overwrite`: replace a Zarr store that holds a different cohort (default: raise). A
+      path that is not a Zarr store is never replaced.
     - `client`: a `dask.distributed.Client`; the chunks then run on its workers (each worker
       compiles once) and, with a `store` on a file system the workers share, they write there.
     - `devices`: how many local JAX devices to split each chunk over (default all; the chunk
@@ -563,14 +600,25 @@ def simulate_cohort(
             "`simulate_cohort(progress=...)` must be True, False, None or a callable "
             "`progress(done, total)`."
         )
+    if variables is not None and (
+        isinstance(variables, str)
+        or not isinstance(variables, Sequence)
+        or not all(isinstance(v, str) for v in variables)
+    ):
+        raise TypeError("`simulate_cohort(variables=...)` must be a list of variable names.")
     limit = None if memory_limit is None else parse_memory(memory_limit)
     values, n, patient_coords = _cohort_values(model, parameters)
+    sampling = {}
+    if isinstance(parameters, xr.Dataset) and parameters.attrs:
+        # how the patients were drawn (seed, distributions, correlation of sample_patients)
+        sampling["patient_sampling"] = json.dumps(parameters.attrs, default=str)
     from ._interventions import check_interventions
 
     t0 = _check_number("t0", t0)
     interventions = check_interventions(model, interventions, t0)
+    # The fidelity's checks (colonies start empty and grow at birth size) see every patient.
     ts, t0, t1, resolution, solver, controller, max_steps, root_finder = _options(
-        model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
+        _with_arrays(model, values), t1, t0, saveat, resolution, solver, rtol, atol, max_steps
     )
     _check_fidelity(model, interventions, resolution)
 
@@ -625,9 +673,6 @@ def simulate_cohort(
         variables=None if variables is None else tuple(variables),
         cache_dir=cache_dir,
     )
-    if variables is not None:
-        if isinstance(variables, str) or not all(isinstance(v, str) for v in variables):
-            raise TypeError("`simulate_cohort(variables=...)` must be a list of variable names.")
 
     def chunk_values(lo: int, hi: int) -> dict[str, np.ndarray]:
         return {k: v[lo:hi] for k, v in values.items()}
@@ -668,23 +713,38 @@ def simulate_cohort(
     compilations: dict[str, int] = {}  # dask worker process -> traces of the solve
     failed = 0
     store_path = None if store is None else os.fspath(store)
+    if store_path is not None and "://" in store_path:
+        raise ValueError(
+            f"`simulate_cohort(store={store_path!r})` must be a path on a local or shared file "
+            "system (object-storage URLs are not supported: resuming needs the file system)."
+        )
 
     if store_path is not None:
-        fingerprint = _fingerprint(plan, values, n)
+        fingerprint = _fingerprint(plan, values, patient_coords, n)
         if Path(store_path).exists():
             existing = None
-            try:
-                existing = _open_store(store_path)
-            except Exception:  # noqa: BLE001  (not a readable store: only with overwrite)
-                existing = None
-            if existing is not None and existing.attrs.get("cohort_fingerprint") == fingerprint:
+            if (Path(store_path) / ".zgroup").is_file():
+                try:
+                    existing = _open_store(store_path)
+                except Exception:  # noqa: BLE001  (a broken store: only with overwrite)
+                    existing = None
+            if existing is None or "cohort_fingerprint" not in existing.attrs:
+                if not (overwrite and (Path(store_path) / ".zgroup").is_file()):
+                    raise ValueError(
+                        f"`simulate_cohort(store={store_path!r})`: the path exists and is not "
+                        "a cohort store; choose a new path (an existing Zarr store is replaced "
+                        "only with `overwrite=True`)."
+                    )
+                shutil.rmtree(store_path)
+            elif existing.attrs["cohort_fingerprint"] == fingerprint:
                 done = {int(k) for k in np.flatnonzero(existing[_COMPLETED].values)}
             elif overwrite:
                 shutil.rmtree(store_path)
             else:
                 raise ValueError(
-                    f"`simulate_cohort(store={store_path!r})` holds a different cohort (or "
-                    "is not a cohort store); choose a new path or pass `overwrite=True`."
+                    f"`simulate_cohort(store={store_path!r})` holds a different cohort (other "
+                    "numbers, patients, interventions or options); choose a new path or pass "
+                    "`overwrite=True`."
                 )
 
     bar = _Progress(progress, n, sum(hi - lo for k, lo, hi in bounds if k in done))
@@ -699,7 +759,7 @@ def simulate_cohort(
                 parts[index] = dataset
             else:
                 if not created:
-                    template = _template(dataset, n, size, n_chunks, fingerprint)
+                    template = _template(dataset, n, size, n_chunks, fingerprint, sampling)
                     template = template.assign_coords(
                         {name: c for name, c in patient_coords.items()}
                     )
@@ -763,9 +823,7 @@ def simulate_cohort(
     )
     if client is not None:
         result.attrs["worker_compilations"] = json.dumps(compilations)
-    if isinstance(parameters, xr.Dataset) and parameters.attrs:
-        # how the patients were drawn (seed, distributions, correlation of sample_patients)
-        result.attrs["patient_sampling"] = json.dumps(parameters.attrs, default=str)
+    result.attrs.update(sampling)
     if failed:
         warnings.warn(
             f"simulate_cohort: the solver failed for {failed} of {n} patients; their "

@@ -320,7 +320,8 @@ def to_dataset(
     # rather than by the patients at hand, so every chunk of a cohort has the same width.
     text = str if batched else object
     cause, mechanism, condition = (
-        np.array([label[n] for label in labels], dtype=text)[which] for n in range(3)
+        np.array(np.array([label[n] for label in labels], dtype=text)[which], dtype=text)
+        for n in range(3)
     )
     data["failure_time"] = (("organ",), failure_time, "day", "time of organ failure (NaN: none)")
     data["failure_time_by_mechanism"] = (

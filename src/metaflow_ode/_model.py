@@ -705,10 +705,13 @@ def _check_numbers(model: Model) -> None:
                     f"{np.max(num(fluid.volume)):g} mL of its fluid{_first_patient(bad)}, or "
                     "the organ fails at once."
                 )
+
     # Every carrier must reach an exit (death in transit or delivery to an organ), otherwise
     # cells accumulate forever and the quasi-steady elimination is singular. Per patient: the
     # flags are boolean arrays when the numbers are.
-    positive = lambda x: (not is_concrete(x)) | (num(x) > 0)  # noqa: E731
+    def positive(x):  # a traced number counts as positive (checked when concrete)
+        return True if not is_concrete(x) else num(x) > 0
+
     exits: dict[str, Any] = {c.name: positive(c.clearance) for c in model.carriers}
     outgoing: dict[str, list[Transfer]] = {c.name: [] for c in model.carriers}
     for t in model.transfers:

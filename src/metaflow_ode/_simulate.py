@@ -418,7 +418,8 @@ def _check_number(name: str, value: Any) -> float:
 
 
 def _check_colonies_grow(model: Model, resolution: Colonies) -> None:
-    """Colonies must grow at birth size in every organ that receives them (host values only)."""
+    """Colonies must grow at birth size in every organ that receives them (host values only;
+    numbers may be per-patient arrays, as in a cohort)."""
     if not is_concrete(resolution.birth_size):
         return
     x0 = float(np.asarray(resolution.birth_size))
@@ -430,9 +431,13 @@ def _check_colonies_grow(model: Model, resolution: Colonies) -> None:
         leaves = jax.tree.leaves(laws)
         if not all(is_concrete(leaf) for leaf in leaves):
             continue
-        growth = float(laws[0](x0))
-        shed = 0.0 if laws[1] is None else float(laws[1](x0))
-        if not growth - shed > 0:
+        growth = np.asarray(laws[0](x0), dtype=np.float64)
+        shed = 0.0 if laws[1] is None else np.asarray(laws[1](x0), dtype=np.float64)
+        net = np.broadcast_to(growth - shed, np.broadcast_shapes(np.shape(growth), np.shape(shed)))
+        if not np.all(net > 0):
+            worst = int(np.argmin(net)) if net.ndim else None
+            growth = float(np.broadcast_to(growth, net.shape)[worst] if net.ndim else growth)
+            shed = float(np.broadcast_to(shed, net.shape)[worst] if net.ndim else shed)
             raise ValueError(
                 f"`simulate(resolution=mfo.Colonies(...))`: in organ {organ.name!r} a colony of "
                 f"birth_size = {x0:g} cells does not grow (growth {growth:.3g} - shedding "
@@ -473,7 +478,7 @@ def _options(model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps):
         seeded = [
             o.name
             for o in model.organs
-            if not o.primary and is_concrete(o.initial) and float(np.asarray(o.initial)) != 0.0
+            if not o.primary and is_concrete(o.initial) and np.any(np.asarray(o.initial) != 0.0)
         ]
         if seeded:
             raise ValueError(
