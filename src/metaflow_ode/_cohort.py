@@ -546,9 +546,9 @@ def simulate_cohort(
       compiles once. Memory grows
       linearly with it; a larger chunk amortises per-call costs, but under `vmap` every
       patient of a chunk takes as many solver steps as the slowest one (and, with failure
-      criteria, every solve segment as many as the slowest patient's). On a CPU 256-512
-      patients per device was fastest for the breast preset (docs/performance.md); a GPU wants
-      tens of thousands.
+      criteria, every solve segment as many as the slowest patient's). On a CPU, 256 patients
+      per device was fastest for the breast preset (docs/performance.md); a GPU wants tens of
+      thousands.
     - `store`: a path (local or shared file system) for a Zarr store (format 2). Each chunk's
       part of the dataset is written to its region as soon as it is solved, and marked done
       after. If the store already holds this cohort (same model, numbers, patients,
