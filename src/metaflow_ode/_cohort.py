@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from ._dataset import to_dataset
+from ._interventions import check_interventions
 from ._model import Model, _check_numbers, _suggest
 from ._resolution import Colonies, Lumped
 from ._simulate import (
@@ -161,7 +162,6 @@ def _cohort_values(
     if n == 0:
         raise ValueError("`simulate_cohort(parameters=...)` has no patients (arrays of length 0).")
     values = dict(sorted(values.items()))  # one column order for parameter_value
-    _check_numbers(_with_arrays(model, values))
     if PATIENT not in coords:
         coords[PATIENT] = xr.Variable((PATIENT,), np.arange(n), attrs={"long_name": "patient"})
     return values, int(n), coords
@@ -366,7 +366,12 @@ def _chunk_on_worker(plan: _Plan, values, patient, store, index, region) -> dict
 
 def _structure(tree) -> bytes:
     """The static part of a pytree (types, names, settings), without memory addresses."""
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(jax.tree.structure(tree))).encode()
+    return _without_addresses(repr(jax.tree.structure(tree)))
+
+
+def _without_addresses(text: str) -> bytes:
+    """`text` with `at 0x...` memory addresses (different in every process) removed."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text).encode()
 
 
 def _fingerprint(plan: _Plan, values: Mapping[str, np.ndarray], patient: Mapping, n: int) -> str:
@@ -380,7 +385,7 @@ def _fingerprint(plan: _Plan, values: Mapping[str, np.ndarray], patient: Mapping
             if isinstance(leaf, (jax.Array, np.ndarray, np.number, int, float)):
                 digest.update(np.asarray(leaf, dtype=np.float64).tobytes())
             else:  # e.g. the controller's norm function
-                digest.update(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(leaf)).encode())
+                digest.update(_without_addresses(repr(leaf)))
     digest.update(np.asarray(plan.ts).tobytes())
     digest.update(repr((plan.t0, plan.t1, plan.chunk_size, plan.variables, n)).encode())
     for path, array in values.items():  # in the (sorted) column order of parameter_value
@@ -612,13 +617,14 @@ def simulate_cohort(
     if isinstance(parameters, xr.Dataset) and parameters.attrs:
         # how the patients were drawn (seed, distributions, correlation of sample_patients)
         sampling["patient_sampling"] = json.dumps(parameters.attrs, default=str)
-    from ._interventions import check_interventions
-
     t0 = _check_number("t0", t0)
     interventions = check_interventions(model, interventions, t0)
-    # The fidelity's checks (colonies start empty and grow at birth size) see every patient.
+    # The graph's and the fidelity's checks (colonies start empty and grow at birth size)
+    # see every patient's numbers.
+    patients_model = _with_arrays(model, values)
+    _check_numbers(patients_model)
     ts, t0, t1, resolution, solver, controller, max_steps, root_finder = _options(
-        _with_arrays(model, values), t1, t0, saveat, resolution, solver, rtol, atol, max_steps
+        patients_model, t1, t0, saveat, resolution, solver, rtol, atol, max_steps
     )
     _check_fidelity(model, interventions, resolution)
 

@@ -174,13 +174,11 @@ def to_dataset(
     density = _num(model.cell_density)[..., None, None]
     volume = burden / density
     organ_volume = _per_organ([np.nan if o.volume is None else o.volume for o in model.organs])
-    blood_volume = _per_organ(
-        [
-            c.volume if c.volume is not None and c.kind.family == "haematogenous" else np.nan
-            for c in model.carriers
-        ]
-        or [np.zeros(np.shape(_num(model.cell_density)))]
-    )[..., : len(carriers)]
+    blood = [
+        c.volume if c.volume is not None and c.kind.family == "haematogenous" else np.nan
+        for c in model.carriers
+    ]
+    blood_volume = _per_organ(blood) if blood else np.zeros((*np.shape(density)[:-2], 0))
     origin_first = lambda a: np.swapaxes(a, -1, -2)  # noqa: E731  (T, 2, X) -> (T, X, 2)
 
     to, too, tco = ("time", "organ"), ("time", "organ", "origin"), ("time", "carrier", "origin")
