@@ -15,6 +15,10 @@ from ._emission import AbstractEmission as AbstractEmission
 from ._emission import PowerLaw as PowerLaw
 from ._failure import MECHANISMS as MECHANISMS
 from ._failure import Failure as Failure
+from ._fit import FitResult as FitResult
+from ._fit import Profile as Profile
+from ._fit import fit as fit
+from ._fit import profile_likelihood as profile_likelihood
 from ._fluid import Fluid as Fluid
 from ._growth import AbstractGrowth as AbstractGrowth
 from ._growth import Exponential as Exponential
@@ -81,6 +85,7 @@ from ._staging import StageRule as StageRule
 from ._staging import StagingRules as StagingRules
 from ._staging import stage as stage
 from . import anatomy as anatomy
+from . import noise as noise
 from . import parameter_sets as parameter_sets
 
 __version__ = "0.1.0"

@@ -173,6 +173,7 @@ def _solve(
     controller,
     max_steps,
     root_finder,
+    adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint(),
 ):
     global _trace_count
     _trace_count += 1
@@ -200,7 +201,9 @@ def _solve(
     y0 = system.initial_state(model)
     term = dfx.ODETerm(lambda t, y, args: args[0](t, y, None))
     n_crit = len(system.criteria)
-    solve_kwargs = dict(stepsize_controller=controller, max_steps=max_steps, throw=False)
+    solve_kwargs = dict(
+        stepsize_controller=controller, max_steps=max_steps, throw=False, adjoint=adjoint
+    )
     jumps = tuple(i for i in interventions if isinstance(i, AbstractJump))
 
     if n_crit == 0 and not interventions:
