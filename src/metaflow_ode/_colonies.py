@@ -83,6 +83,7 @@ class ColoniesSystem(LumpedSystem):
         dynamic_carriers: bool,
         accounting: bool = False,
         therapies: tuple = (),
+        adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint(),
     ):
         super().__init__(
             model, dynamic_carriers=dynamic_carriers, accounting=accounting, therapies=therapies
@@ -102,7 +103,7 @@ class ColoniesSystem(LumpedSystem):
             else jnp.asarray(resolution.dormancy, jnp.float64)
         )
         self.max_age = jnp.asarray(t1, jnp.float64) - self.t0
-        self.size = _size_solution(model, self.birth_size, self.max_age)
+        self.size = _size_solution(model, self.birth_size, self.max_age, adjoint)
         visible = resolution.visible_cells(jnp.asarray(model.cell_density, jnp.float64))
         self.visible_age = self._age_at(jnp.broadcast_to(visible, (self.n_organs,)))
         edges = jnp.asarray(resolution.size_edges, jnp.float64)
@@ -432,7 +433,7 @@ class ColoniesSystem(LumpedSystem):
         return jax.vmap(per_target)(log_x, log_target)
 
 
-def _size_solution(model: Model, birth_size, max_age) -> dfx.Solution:
+def _size_solution(model: Model, birth_size, max_age, adjoint) -> dfx.Solution:
     """Solve `d log X_i / da = v_i(X_i) / X_i`, `X_i(0) = birth_size`, for every organ."""
     growth = _group_laws([o.metastasis_growth_law for o in model.organs])
     emission = _group_laws([o.metastasis_emission_law for o in model.organs])
@@ -456,4 +457,5 @@ def _size_solution(model: Model, birth_size, max_age) -> dfx.Solution:
         saveat=dfx.SaveAt(dense=True),
         max_steps=16_384,
         throw=False,
+        adjoint=adjoint,
     )

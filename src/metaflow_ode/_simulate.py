@@ -188,6 +188,7 @@ def _solve(
             dynamic_carriers=dynamic,
             accounting=resolution.accounting,
             therapies=therapies,
+            adjoint=adjoint,
         )
         # Window edges and birth nodes are kinks of the vector field: step onto them.
         controller = dfx.ClipStepSizeController(controller, jump_ts=system.jump_times())
