@@ -89,3 +89,23 @@ from . import noise as noise
 from . import parameter_sets as parameter_sets
 
 __version__ = "0.1.0"
+
+# Bayesian fitting needs the optional `bayes` extra (numpyro, arviz): imported on first use.
+_BAYES = ("BayesianModel", "numpyro_model", "prediction_bands", "sample_posterior")
+
+
+def __getattr__(name: str):
+    if name in _BAYES:
+        try:
+            from ._fit import _bayes
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                f"`metaflow_ode.{name}` needs numpyro and arviz: "
+                '`pip install "metaflow_ode[bayes]"`.'
+            ) from error
+        return getattr(_bayes, name)
+    raise AttributeError(f"module 'metaflow_ode' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_BAYES])

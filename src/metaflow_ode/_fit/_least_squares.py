@@ -130,10 +130,10 @@ class FitResult:
         return "\n".join(lines)
 
 
-def _check_free(model: Model, free) -> tuple[str, ...]:
+def _check_free(model: Model, free, caller: str) -> tuple[str, ...]:
     if isinstance(free, str) or not isinstance(free, Sequence) or not free:
         raise TypeError(
-            "`fit(free=...)` must be a non-empty list of parameter paths, e.g. "
+            f"`{caller}(free=...)` must be a non-empty list of parameter paths, e.g. "
             '["breast.growth.rate", "breast.emission.coefficient"].'
         )
     free = tuple(free)
@@ -141,11 +141,11 @@ def _check_free(model: Model, free) -> tuple[str, ...]:
     for path in free:
         if path not in entries:
             raise ValueError(
-                f"`fit(free=...)`: unknown parameter {path!r}; `mfo.parameters(model)` lists "
-                "every path."
+                f"`{caller}(free=...)`: unknown parameter {path!r}; `mfo.parameters(model)` "
+                "lists every path."
             )
     if len(set(free)) != len(free):
-        raise ValueError("`fit(free=...)` names a parameter twice.")
+        raise ValueError(f"`{caller}(free=...)` names a parameter twice.")
     return free
 
 
@@ -174,7 +174,7 @@ def build_problem(
         raise TypeError(
             f"`{caller}(resolution=...)` must be `mfo.Lumped(...)` or `mfo.Colonies(...)`."
         )
-    free = _check_free(model, free)
+    free = _check_free(model, free, caller)
     data = measurements(
         data, model, noise=noise, colonies=isinstance(resolution, Colonies), t0=float(t0)
     )
@@ -259,7 +259,9 @@ def fit(
       `"liver.failure_time"`, `"whole_body.death_time"`, `"lung.p_metastasis"`), `value` (in
       the observable's units: cells, mL, mm, counts, days), optional `patient` and
       `censoring` (`"none"`, `"left"`, `"right"`). Event observables (`*_time`) read the event
-      or censoring time from `value`; their `time` is ignored. See "Fitting" in the docs.
+      or censoring time from `value`; their `time` is ignored. Patients share the parameters
+      here (pooled data); patient-level random effects are in
+      [`sample_posterior`][metaflow_ode.sample_posterior]. See "Fitting" in the docs.
     - `free`: parameter paths to estimate (see [`parameters`][metaflow_ode.parameters]).
     - `noise`: `{observable: noise model}` from [`metaflow_ode.noise`][]; defaults by quantity:
       log-normal (sigma 0.1) for burdens, volumes and diameters, Poisson for counts and
@@ -395,6 +397,9 @@ def _profile_points(problem: Problem, u_start, index, fixed, optimiser, max_step
 
     def one(u0, i, value):
         mask = jnp.arange(u0.shape[0]) == i
+        if u0.shape[0] == 1:  # nothing left to re-fit: the likelihood on the grid
+            u = jnp.where(mask, value, u0)
+            return u, problem.nll(u), jnp.asarray(_SUCCESS._value)
 
         def residuals(u, _):
             return problem.residuals(jnp.where(mask, value, u))

@@ -167,8 +167,8 @@ class Marker(LogNormal):
 
     Use with a burden observable, typically `whole_body.burden` (e.g. CEA, CA 15-3 or PSA
     against total tumour cells). `scale` is in marker units per cell, `offset` is the marker's
-    level without tumour; both are fixed here (fit them by including them in a model wrapper
-    or the Bayesian path). A `detection_limit` left-censors as in
+    level without tumour; both are fixed numbers (neither `fit` nor `sample_posterior`
+    estimates noise parameters). A `detection_limit` left-censors as in
     [`LogNormal`][metaflow_ode.noise.LogNormal].
     """
 

@@ -51,6 +51,7 @@ def forward_gradient(f):
         values, slopes = jax.vmap(lambda e: jax.jvp(f, (u,), (e,)))(basis)
         return values[0], jnp.dot(slopes, du)
 
+    # `f` is closed over: differentiate `wrapped` inside the same `jit` that calls it.
     return wrapped
 
 
