@@ -482,3 +482,23 @@ def test_the_default_start_must_lie_in_the_prior():
 def test_bad_prediction_band_arguments_are_refused(samples, kwargs, error, match):
     with pytest.raises(error, match=match):
         prediction_bands(base_model(), samples, 80.0, **kwargs)
+
+
+def test_the_fit_covariance_becomes_the_initial_inverse_mass_matrix(fitted):
+    """Delta method by hand: NumPyro's coordinate of a LogUniform(a, b) prior (support the
+    interval [a, b]) is z = logit((mu - a) / (b - a)), so dz/dlog(mu) = mu / ((b - a) s (1 - s))
+    and the fit's variance of log(mu) scales by its square."""
+    from metaflow_ode._fit._bayes import _inverse_mass_from_fit
+
+    result, _ = fitted
+    bayes = numpyro_model(base_model(), DATA, PRIOR, **OPTIONS)
+    transforms = bayes.transforms()
+    mu = result.values[FREE]
+    z0 = {FREE: transforms[FREE].inv(jnp.asarray(mu))}
+    got = np.asarray(_inverse_mass_from_fit(result, bayes, transforms, z0))
+    s = (mu - LOW) / (HIGH - LOW)
+    slope = mu / ((HIGH - LOW) * s * (1.0 - s))
+    expected = slope**2 * float(result.covariance_fitting[0, 0])
+    np.testing.assert_allclose(got, [[expected]], rtol=1e-10)
+    # no fit, or random effects: NumPyro's default (identity)
+    assert _inverse_mass_from_fit({FREE: mu}, bayes, transforms, z0) is None

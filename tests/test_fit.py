@@ -432,3 +432,18 @@ def test_bfgs_reaches_the_levenberg_marquardt_optimum(result):
     assert bfgs.objective == pytest.approx(result.objective, abs=1e-6)
     for p in FREE:
         assert bfgs.values[p] == pytest.approx(result.values[p], rel=1e-4)
+
+
+def test_an_xarray_dataset_is_read_like_the_dataframe():
+    from metaflow_ode._fit._data import measurements
+
+    frame = data_for(0).assign(patient="p1", censoring="none")
+    dataset = frame.rename_axis("measurement").to_xarray()
+    a = measurements(frame, base_model(), noise=None, colonies=False, t0=0.0)
+    b = measurements(dataset, base_model(), noise=None, colonies=False, t0=0.0)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.patients == b.patients == ("p1",)
+    for ga, gb in zip(a.groups, b.groups, strict=True):
+        assert ga.observable == gb.observable
+        np.testing.assert_array_equal(ga.value, gb.value)
+        np.testing.assert_array_equal(ga.time, gb.time)

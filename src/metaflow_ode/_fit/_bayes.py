@@ -520,7 +520,9 @@ def sample_posterior(
       `"vectorized"` to override).
     - `seed`: seed of the sampler.
     - `init`: where the chains start: a [`FitResult`][metaflow_ode.FitResult] (its estimates
-      of the paths in `priors`; a good start skips a long warm-up) or `{path: value}`; the
+      of the paths in `priors`; without random effects, the covariance of its estimate in
+      NumPyro's unconstrained coordinates is also the initial dense inverse mass matrix, which
+      saves most of the warm-up when the posterior is narrow) or `{path: value}`; the
       default is the model's values. Random effects start at `omega` = half its prior scale
       and `eta` = 0.
     - `progress_bar`: show NumPyro's progress bar.
@@ -614,10 +616,13 @@ def sample_posterior(
         )
     if chain_method is None:
         chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
+    inverse_mass = _inverse_mass_from_fit(init, bayes, transforms, z0)
     kernel = numpyro.infer.NUTS(
         potential_fn=potential,
         target_accept_prob=float(target_accept_prob),
         max_tree_depth=int(max_tree_depth),
+        inverse_mass_matrix=inverse_mass,
+        dense_mass=inverse_mass is not None,
     )
     mcmc = numpyro.infer.MCMC(
         kernel,
@@ -644,6 +649,36 @@ def sample_posterior(
         mcmc.get_samples(group_by_chain=True),
         mcmc.get_extra_fields(group_by_chain=True),
     )
+
+
+def _inverse_mass_from_fit(init, bayes: BayesianModel, transforms, z0):
+    """The covariance of a [`FitResult`][metaflow_ode.FitResult]'s estimate carried into
+    NumPyro's unconstrained coordinates (delta method), as NUTS's initial dense inverse mass
+    matrix; `None` (NumPyro's identity) when there is no usable fit.
+
+    With the identity, a posterior much narrower than 1 in the unconstrained coordinates (a
+    growth rate known to 0.2 %) makes the first warm-up window take tiny steps and the deepest
+    trees (up to 1023 gradients per draw); starting from the fit's covariance, the first
+    window already moves at the posterior's scale."""
+    if not isinstance(init, FitResult) or bayes.random_effects:
+        return None
+    problem = init._problem
+    cov = np.asarray(init.covariance_fitting)
+    if set(problem.free) != set(bayes.free) or not np.all(np.isfinite(cov)):
+        return None
+    order = sorted(z0)  # the order in which JAX flattens a dict, as NumPyro ravels it
+
+    def unconstrained(u):
+        theta = problem.transforms.natural(u)
+        values = {p: theta[i] for i, p in enumerate(problem.free)}
+        z = transform_fn({p: transforms[p] for p in values}, values, invert=True)
+        return jnp.stack([z[k] for k in order])
+
+    jac = np.asarray(jax.jacfwd(unconstrained)(jnp.asarray(init._u)))
+    inverse_mass = jac @ cov @ jac.T
+    if not np.all(np.isfinite(inverse_mass)) or np.any(np.linalg.eigvalsh(inverse_mass) <= 0):
+        return None
+    return jnp.asarray(0.5 * (inverse_mass + inverse_mass.T))
 
 
 def _inference_data(bayes: BayesianModel, samples, extra_fields) -> az.InferenceData:
