@@ -81,7 +81,7 @@ def main(figure=None, bayes=True, samples=200):
         import arviz as az
 
         print("\nposterior (NUTS):")
-        print(az.summary(posterior, var_names=FREE, hdi_prob=0.95).to_string())
+        print(az.summary(posterior, var_names=FREE, hdi_prob=0.95, round_to=6).to_string())
 
     if figure:
         _plot(figure, data, result, truth, profile)
