@@ -211,12 +211,7 @@ def test_objective_is_the_closed_form_likelihood_and_censoring_adds_its_term():
 def test_right_censored_failure_time_follows_the_closed_form():
     """A patient alive without distant failure at day c: -log P(T > c) with the failure time
     T solving M(T) = 1e9 cells, log-normal about T."""
-    organs = base_model().organs
-    model = mfo.Model(
-        [organs[0], mfo.Organ("distant", mfo.Exponential(rate=R_MET),
-                              failure=mfo.Failure(burden=1e9, warning=None))],
-        transfers=base_model().transfers, cell_density=1e9, lethal_burden=None,
-    )  # fmt: skip
+    model = failure_model()
     theta = np.array([0.35, 2e-3])
     t_fail = scipy.optimize.brentq(lambda t: metastatic(t, *theta) - 1e9, 1.0, 200.0, xtol=1e-12)
     for c, censoring in ((55.0, "right"), (62.0, "none")):
@@ -344,8 +339,9 @@ def test_flat_profile_is_reported_as_not_identifiable(result):
         flat = mfo.fit(start_model(), data_for(0), FREE, noise=noise, starts=STARTS, seed=1)
     with pytest.warns(UserWarning, match="not identifiable"):
         profile = mfo.profile_likelihood(flat, points=POINTS, span=2.0)
-    assert not profile.intervals.loc[FREE[1], "identifiable"]
-    assert profile.intervals.loc[FREE[1], "max_delta_objective"] < profile.threshold
+    row = profile.intervals.loc[FREE[1]]
+    assert not row["identifiable"] and "flat" in row["note"] and row["failed_points"] == 0
+    assert row["max_delta_objective"] < profile.threshold
 
 
 def test_bounds_keep_the_estimate_inside_and_transforms_invert():
@@ -416,6 +412,27 @@ def test_bad_data_type_and_censoring_the_noise_model_cannot_handle():
     )
     with pytest.raises(ValueError, match="does not support 'left'"):
         mfo.fit(start_model(), data, FREE, noise={"distant.colonies": mfo.noise.NegativeBinomial()})
+
+
+def failure_model():
+    organs = base_model().organs
+    return mfo.Model(
+        [organs[0], mfo.Organ("distant", mfo.Exponential(rate=R_MET),
+                              failure=mfo.Failure(burden=1e9, warning=None))],
+        transfers=base_model().transfers, cell_density=1e9, lethal_burden=None,
+    )  # fmt: skip
+
+
+def test_horizon_must_pass_every_event_and_fraction_bounds_lie_inside_0_1():
+    events = pd.DataFrame(
+        {"time": [np.nan], "observable": ["distant.failure_time"], "value": [62.0]}
+    )
+    with pytest.raises(ValueError, match="not after the latest time"):
+        mfo.fit(failure_model(), events, FREE, t1=62.0)
+    fraction = "adrenal->distant.fraction"
+    model = base_model().with_parameters({fraction: 0.5})
+    with pytest.raises(ValueError, match="strictly inside \\(0, 1\\)"):
+        mfo.fit(model, data_for(0), [fraction], bounds={fraction: (0.0, 0.9)})
 
 
 def test_starting_value_outside_the_fitting_domain_is_refused():

@@ -99,6 +99,8 @@ def __getattr__(name: str):
         try:
             from ._fit import _bayes
         except ImportError as error:  # pragma: no cover - depends on the environment
+            if (error.name or "").split(".")[0] not in ("numpyro", "arviz"):
+                raise
             raise ImportError(
                 f"`metaflow_ode.{name}` needs numpyro and arviz: "
                 '`pip install "metaflow_ode[bayes]"`.'

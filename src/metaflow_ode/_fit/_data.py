@@ -130,7 +130,8 @@ def measurements(
         row = int(np.flatnonzero(early)[0])
         raise ValueError(
             f"`data['time']` = {out['time'].iloc[row]} (row {row}) is before the simulation "
-            f"start t0 = {t0} d: times are days since t0 (negative times are not allowed)."
+            f"start t0 = {t0} d: times are days on the simulation clock and cannot precede t0 "
+            "(negative times are not allowed with the default t0 = 0)."
         )
     bad_event = events & ~(out["value"].to_numpy() > t0)
     if bad_event.any():

@@ -180,14 +180,17 @@ def build_problem(
     )
     if t1 is None:
         has_events = any(g.observable.event for g in data.groups)
-        t1 = data.latest * (2.0 if has_events else 1.0)
+        t1 = t0 + (data.latest - t0) * (2.0 if has_events else 1.0)
         if t1 <= t0:
             t1 = t0 + 1.0
-    elif data.latest > t1:
-        raise ValueError(
-            f"`{caller}(t1=...)` = {t1} d is before the latest time in the data "
-            f"({data.latest} d); simulate at least that far."
-        )
+    else:
+        events = [float(g.value.max()) for g in data.groups if g.observable.event]
+        if data.latest > t1 or (events and max(events) >= t1):
+            raise ValueError(
+                f"`{caller}(t1=...)` = {t1} d is not after the latest time in the data "
+                f"({data.latest} d); simulate beyond it (with event times, well beyond: an "
+                "event the model does not reach by t1 is placed at t1)."
+            )
     interventions = check_interventions(model, interventions, float(t0))
     return make_problem(
         model,
@@ -254,8 +257,8 @@ def fit(
 
     - `model`: the [`Model`][metaflow_ode.Model]; its current values are the first start.
     - `data`: a tidy table (pandas DataFrame or xarray Dataset), one row per measurement:
-      `time` (days since `t0`), `observable` (`ENTITY.QUANTITY`, e.g. `"primary.volume"`,
-      `"liver.burden"`, `"brain.visible_lesions"`, `"blood.ctc_per_7_5ml"`,
+      `time` (days on the simulation clock, from `t0`), `observable` (`ENTITY.QUANTITY`, e.g.
+      `"primary.volume"`, `"liver.burden"`, `"brain.visible_lesions"`, `"blood.ctc_per_7_5ml"`,
       `"liver.failure_time"`, `"whole_body.death_time"`, `"lung.p_metastasis"`), `value` (in
       the observable's units: cells, mL, mm, counts, days), optional `patient` and
       `censoring` (`"none"`, `"left"`, `"right"`). Event observables (`*_time`) read the event
@@ -269,15 +272,18 @@ def fit(
       0.1) for failure and death times.
     - `bounds`: `{path: (lower, upper)}` in the parameter's units.
     - `starts`: number of starts (the model's values, then `starts - 1` random ones, drawn
-      normally with standard deviation `start_spread` in fitting coordinates, or uniformly
-      within bounds); all run in one `vmap`.
+      normally with standard deviation `start_spread` in fitting coordinates, or, for a
+      bounded parameter, uniformly over the middle 96 % of its bounds in the base coordinate:
+      log-uniformly for a positive parameter); all run in one `vmap`.
     - `seed`: seed of the random starts.
     - `optimiser`: an optimistix least-squares solver (default
       `optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)`) or minimiser (e.g. `optx.BFGS`, which
       minimises the negative log-likelihood; its gradient is computed by forward mode).
     - `max_steps`: optimiser steps per start.
-    - `t1`: simulated horizon in days (default: the latest time in the data, twice that if
-      event times are fitted: an event the model does not reach by `t1` is placed at `t1`).
+    - `t1`: simulated horizon in days (default: the latest time in the data; with event
+      times, twice as far from `t0`). An event the model does not reach by `t1` is placed at
+      `t1`: exact for right-censored rows (the model says "not yet"), but for an observed
+      event it only bounds the likelihood, with no gradient: keep `t1` well beyond the data.
     - `t0`, `resolution`, `solver`, `rtol`, `atol`, `interventions`: as in
       [`simulate`][metaflow_ode.simulate]; `ode_max_steps` is its `max_steps` per segment
       (lower than `simulate`'s default: an optimiser's trial point with extreme values that the
@@ -293,12 +299,9 @@ def fit(
             f"e.g. `optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)`; got {optimiser!r}."
         )
     for name, value in (("starts", starts), ("max_steps", max_steps), ("seed", seed)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < (0 if name == "seed" else 1)
-        ):
-            raise ValueError(f"`fit({name}=...)` must be a positive integer, got {value!r}.")
+        low = 0 if name == "seed" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"`fit({name}=...)` must be an integer >= {low}, got {value!r}.")
     if not (isinstance(start_spread, (int, float)) and start_spread > 0):
         raise ValueError(f"`fit(start_spread=...)` must be > 0, got {start_spread!r}.")
     problem, _ = build_problem(
@@ -424,9 +427,11 @@ class Profile:
       re-optimised), `delta_objective` (minus the best fit's), `status`, and
       `estimates(parameter, point, free)`: every free parameter's value along the profile.
     - `intervals`: a `pandas.DataFrame` indexed by parameter: `value` (the estimate),
-      `lower`, `upper` (NaN where the profile stays below the threshold on that side within
-      the scanned range) and `identifiable` (False when the interval is open on a side: the
-      data do not bound the parameter; "flat" profiles are reported this way).
+      `lower`, `upper` (NaN where no crossing was found on that side), `identifiable` (both
+      bounds found), `note` (why a bound is missing: "flat on the lower side" when every
+      re-fit on that side stayed below the threshold, the practical non-identifiability of
+      Raue et al.; "re-fit failed ..." when failed re-fits leave it undecided),
+      `failed_points` and `max_delta_objective`.
     - `threshold`: the rise of the negative log-likelihood that bounds the interval,
       `chi2.ppf(level, 1) / 2` (1.92 for 95 %).
     """
@@ -544,15 +549,30 @@ def profile_likelihood(
     centre = points // 2
     for k, p in enumerate(parameters):
         x, y = values[k], delta[k]
-        lo = _crossing(x, y, threshold, centre, -1)
-        hi = _crossing(x, y, threshold, centre, +1)
+        bounds, notes = [], []
+        for side, name in ((-1, "lower"), (+1, "upper")):
+            half = y[: centre + 1] if side < 0 else y[centre:]
+            bound = _crossing(x, y, threshold, centre, side) if np.isfinite(y[centre]) else math.nan
+            if np.isfinite(bound):
+                notes.append("")
+            elif not np.isfinite(y[centre]):
+                notes.append("re-fit failed at the estimate")
+            elif np.isnan(half).any():
+                # Failed re-fits on this side: undecided, not a flat profile.
+                notes.append(f"re-fit failed before the {name} crossing")
+            else:
+                notes.append(f"flat on the {name} side")
+            bounds.append(bound)
+        note = "; ".join(n for n in notes if n)
         rows.append(
             {
                 "parameter": p,
                 "value": result.values[p],
-                "lower": lo,
-                "upper": hi,
-                "identifiable": bool(np.isfinite(lo) and np.isfinite(hi)),
+                "lower": bounds[0],
+                "upper": bounds[1],
+                "identifiable": bool(np.all(np.isfinite(bounds))),
+                "note": note,
+                "failed_points": int(np.isnan(y).sum()),
                 "max_delta_objective": float(np.nanmax(y)) if np.isfinite(y).any() else math.nan,
             }
         )
@@ -575,13 +595,21 @@ def profile_likelihood(
     dataset["delta_objective"].attrs.update(
         units="1", long_name="rise of the negative log-likelihood over the best fit"
     )
-    not_identified = intervals.index[~intervals["identifiable"]].tolist()
-    if not_identified:
+    flat = [p for p, n in intervals["note"].items() if "flat" in n]
+    failed = [p for p, n in intervals["note"].items() if "failed" in n]
+    if flat:
         warnings.warn(
-            f"`profile_likelihood`: {not_identified} are not identifiable from these data: the "
-            f"profile stays within {threshold:.3g} of the optimum on at least one side of the "
-            "scanned range (a flat profile). Add data that inform them, fix them, or widen "
-            "`span` to check.",
+            f"`profile_likelihood`: {flat} are not identifiable from these data: the profile "
+            f"stays within {threshold:.3g} of the optimum on at least one side of the scanned "
+            "range (a flat profile). Add data that inform them, fix them, or widen `span` to "
+            "check.",
+            stacklevel=2,
+        )
+    if failed:
+        warnings.warn(
+            f"`profile_likelihood`: re-fits failed along the profile of {failed} before it "
+            "crossed the threshold (see `dataset.status`), so their intervals are undecided, "
+            "not flat; raise `max_steps`, narrow `span` or loosen the ODE tolerances.",
             stacklevel=2,
         )
     return Profile(dataset, intervals, threshold, level)

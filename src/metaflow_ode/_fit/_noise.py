@@ -165,7 +165,9 @@ class Marker(LogNormal):
     """A serum marker proportional to the tumour burden, with a baseline: log-normal about
     `offset + scale * pred`.
 
-    Use with a burden observable, typically `whole_body.burden` (e.g. CEA, CA 15-3 or PSA
+    Give the numbers by keyword, `Marker(scale=2e-9, offset=3.0, sigma=0.2)`: the fields
+    inherited from [`LogNormal`][metaflow_ode.noise.LogNormal] come first. Use with a burden
+    observable, typically `whole_body.burden` (e.g. CEA, CA 15-3 or PSA
     against total tumour cells). `scale` is in marker units per cell, `offset` is the marker's
     level without tumour; both are fixed numbers (neither `fit` nor `sample_posterior`
     estimates noise parameters). A `detection_limit` left-censors as in

@@ -140,6 +140,11 @@ def make_transforms(
                     f"`bounds[{path!r}]`: the lower bound must be > 0 (the parameter is fitted "
                     "in log space)."
                 )
+            if kind == LOGIT and not (0 < lo and hi < 1):
+                raise ValueError(
+                    f"`bounds[{path!r}]` = ({lo}, {hi}) must lie strictly inside (0, 1) (the "
+                    "parameter is fitted as a logit)."
+                )
             if not lo < value < hi:
                 raise ValueError(
                     f"`{path}` = {value:g} (the starting value, from the model) must lie strictly "
