@@ -393,10 +393,9 @@ def numpyro_model(
     - `t1`, `t0`, `resolution`, `solver`, `rtol`, `atol`, `ode_max_steps`, `interventions`:
       as in [`fit`][metaflow_ode.fit].
     - `differentiation`: how gradients pass through the ODE solve. `"forward"` (default): one
-      forward-mode tangent per free parameter of a patient, computed with the solve
-      (measured on the Benzekry 2021 model with one parameter, and with three patients and a
-      random effect: about two thirds of the compile time and half to two thirds of the time
-      per gradient of reverse mode); `"reverse"`: checkpointed reverse mode, whose cost does
+      forward-mode tangent per free parameter of a patient, computed with the solve (no
+      backward pass; cheaper with few parameters per patient); `"reverse"`: checkpointed
+      reverse mode, whose cost does
       not grow with the number of parameters (for many free parameters per patient).
 
     **Returns:** a [`BayesianModel`][metaflow_ode.BayesianModel], a zero-argument callable

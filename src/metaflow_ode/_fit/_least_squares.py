@@ -99,7 +99,7 @@ class FitResult:
     - `n_observations`, `aic`, `bic`.
     """
 
-    def __init__(self, problem, u, table, starts, objective, status, hessian, gradient, cov_u):
+    def __init__(self, problem, u, table, starts, objective, status, hessian, gradient, cov_u, jac):
         self._problem = problem
         self._u = np.asarray(u)
         self.table = table
@@ -111,8 +111,7 @@ class FitResult:
         self.gradient = gradient
         self.covariance_fitting = cov_u
         theta = np.asarray(table["value"])
-        jac = np.diag(np.asarray(jax.jacfwd(problem.transforms.natural)(jnp.asarray(u))))
-        cov = cov_u * np.outer(jac, jac)
+        cov = cov_u * np.outer(jac, jac)  # delta method: jac = d theta / d u at the estimate
         self.covariance = pd.DataFrame(cov, index=table.index, columns=table.index)
         self.values = dict(zip(table.index, theta.tolist(), strict=True))
         self.model = problem.model.with_parameters(self.values)
@@ -387,7 +386,7 @@ def _finish(problem: Problem, u0, optimiser, max_steps: int) -> FitResult:
     )
     return FitResult(
         problem, u[best], table, starts_table, objective[best], _status(codes[best]),
-        hessian, gradient, cov_u,
+        hessian, gradient, cov_u, jac,
     )  # fmt: skip
 
 

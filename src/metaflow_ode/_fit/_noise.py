@@ -48,6 +48,11 @@ def _log(x):
     return jnp.log(jnp.maximum(x, _TINY))
 
 
+def _check_counts(value, observable: str, what: str) -> None:
+    if np.any(value < 0) or np.any(value != np.round(value)):
+        raise ValueError(f"observable {observable!r}: {what} counts must be whole numbers >= 0.")
+
+
 class AbstractNoise(eqx.Module):
     """Base class of the noise models. Subclasses implement `nll`, `floor` and `sample`.
 
@@ -226,10 +231,7 @@ class Poisson(AbstractNoise):
 
     def prepare(self, value, censoring, observable):
         value, censoring = super().prepare(value, censoring, observable)
-        if np.any(value < 0) or np.any(value != np.round(value)):
-            raise ValueError(
-                f"observable {observable!r}: Poisson counts must be whole numbers >= 0."
-            )
+        _check_counts(value, observable, "Poisson")
         return value, censoring
 
 
@@ -259,16 +261,7 @@ class NegativeBinomial(AbstractNoise):
         return -log_p
 
     def floor(self, value, censoring):
-        del censoring
-        r = self.dispersion
-        return -(
-            jss.gammaln(value + r)
-            - jss.gammaln(r)
-            - jss.gammaln(value + 1.0)
-            + r * jnp.log(r / (r + value))
-            + jss.xlogy(value, value)
-            - jss.xlogy(value, r + value)
-        )
+        return self.nll(value, value, censoring)  # the mean that maximises it: pred = value
 
     def sample(self, key, pred):
         k1, k2 = jax.random.split(key)
