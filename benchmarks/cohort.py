@@ -199,15 +199,31 @@ def main():
         f"{device.platform} ({device.device_kind}), jax {jax.__version__}"
     )
     scipy_per_patient = run_scipy(model, patients(args.scipy_sample), args.scipy_sample)
+    print(f"# scipy solve_ivp loop: {scipy_per_patient:.3f} s per patient", flush=True)
     rows = []
+    directs = {}  # direct diffrax timed once per sample size and reused by larger cohorts
     for n in args.patients:
         params = patients(n)
         with tempfile.TemporaryDirectory() as tmp:
             lib = run_library(model, params, args.chunk, Path(tmp) / "cohort.zarr")
+        print(
+            f"# {n} patients, metaflow_ode: compile {lib['compile']:.1f} s, run {lib['run']:.1f} s,"
+            f" device peak memory {_device_peak()}",
+            flush=True,
+        )
         m = min(n, args.direct_max)
-        direct = run_direct(model, params.isel(patient=slice(0, m)), lib["chunk"], devices)
+        if m not in directs:
+            directs[m] = run_direct(model, params.isel(patient=slice(0, m)), lib["chunk"], devices)
+            print(
+                f"# {m} patients, direct diffrax: compile {directs[m]['compile']:.1f} s, "
+                f"run {directs[m]['run']:.1f} s",
+                flush=True,
+            )
+        direct = directs[m]
         direct_run = direct["run"] * n / m
-        agree = np.max(np.abs(lib["burden"] - direct["burden"]) / (np.abs(direct["burden"]) + 1))
+        k = min(len(lib["burden"]), len(direct["burden"]))
+        a, b = lib["burden"][:k], direct["burden"][:k]
+        agree = np.max(np.abs(a - b) / (np.abs(b) + 1))
         rows.append((n, lib, direct, direct_run, m, agree))
 
     print(
@@ -240,6 +256,14 @@ def main():
             f"100000); failed patients {lib['failed']}; max relative difference to direct "
             f"diffrax (first 100 patients) {agree:.1e}"
         )
+    print(f"# accelerator peak memory over the whole run: {_device_peak()}")
+
+
+def _device_peak() -> str:
+    """The first device's peak allocated memory, where the backend reports it (GPUs do)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return "not reported by this backend" if peak is None else f"{peak / 2**30:.2f} GiB"
 
 
 if __name__ == "__main__":
