@@ -304,19 +304,37 @@ def _run_chunk(
     plan: _Plan, values: Mapping[str, np.ndarray], patient: Mapping
 ) -> tuple[xr.Dataset, int]:
     """Solve one chunk of patients; return its part of the cohort dataset and its failures."""
+    return _chunk_dataset(plan, _launch_chunk(plan, values), values, patient)
+
+
+def _launch_chunk(plan: _Plan, values: Mapping[str, np.ndarray]):
+    """Start solving one chunk; returns at once (JAX dispatches asynchronously) with the
+    solution still being computed on the devices."""
     _enable_cache(plan.cache_dir)
+    return _solve_chunk(*plan.arguments(_pad(values, plan.chunk_size)))
+
+
+def _chunk_dataset(
+    plan: _Plan, launched, values: Mapping[str, np.ndarray], patient: Mapping
+) -> tuple[xr.Dataset, int]:
+    """Wait for a launched chunk; return its part of the cohort dataset and its failures."""
     n = len(next(iter(values.values())))
-    padded = _pad(values, plan.chunk_size)
-    solution = jax.device_get(_solve_chunk(*plan.arguments(padded)))
-    solution = jax.tree.map(lambda a: a[:n], solution)
+    solution = jax.tree.map(lambda a: a[:n], jax.device_get(launched))
     batched = _with_arrays(plan.model, values)
-    dataset = to_dataset(
-        batched,
-        solution,
-        options=plan.attrs_options,
-        size_edges=plan.size_edges,
-        interventions=plan.interventions,
-    )
+    keep = None if plan.variables is None else [v for v in plan.variables if v != "parameter_value"]
+    try:
+        dataset = to_dataset(
+            batched,
+            solution,
+            options=plan.attrs_options,
+            size_edges=plan.size_edges,
+            interventions=plan.interventions,
+            keep=keep,
+        )
+    except ValueError as error:
+        if keep is None:
+            raise
+        raise ValueError(f"`simulate_cohort(variables=...)`: {error}") from None
     paths = list(values)
     dataset["parameter_value"] = xr.Variable(
         (PATIENT, "parameter"),
@@ -330,14 +348,7 @@ def _run_chunk(
         **{name: xr.Variable((PATIENT,), np.asarray(v)) for name, v in patient.items()},
     )
     failed = int(np.sum(np.asarray(solution.result) != _OK))
-    if plan.variables is not None:
-        missing = [v for v in plan.variables if v not in dataset.data_vars]
-        if missing:
-            raise ValueError(
-                f"`simulate_cohort(variables=...)`: no variable(s) {missing}; this simulation "
-                f"has {sorted(dataset.data_vars)}."
-            )
-        keep = [v for v in plan.variables if v != "parameter_value"]
+    if keep is not None:
         dataset = dataset[[*keep, "parameter_value"]]  # the cohort's inputs always stay
     return dataset, failed
 
@@ -498,8 +509,9 @@ def _chunk_memory(plan: _Plan, values) -> tuple[int, int, float]:
         return 0, 0, seconds
     output = stats.output_size_in_bytes
     device = stats.argument_size_in_bytes + output + stats.temp_size_in_bytes
-    # On the host: the fetched solution, the dataset built from it and its encoded copy.
-    return int(device + 3 * output), int(output), seconds
+    # One chunk runs while the previous one's solution (on the device) is turned into a
+    # dataset on the host: the fetched solution, the dataset built from it and its encoded copy.
+    return int(device + output + 3 * output), int(output), seconds
 
 
 # --- the entry point ------------------------------------------------------------------------
@@ -786,9 +798,18 @@ def simulate_cohort(
 
     try:
         if client is None:
-            for index, lo, hi in pending:
-                dataset, bad = _run_chunk(plan, chunk_values(lo, hi), chunk_patients(lo, hi))
-                finish(index, dataset, hi - lo, bad)
+            # One chunk ahead: the devices solve chunk k + 1 while this process builds and
+            # writes the dataset of chunk k (on a GPU that host work is otherwise idle time).
+            ahead = None
+            for item in [*pending, None]:
+                launched = None if item is None else _launch_chunk(plan, chunk_values(*item[1:]))
+                if ahead is not None:
+                    (index, lo, hi), solution = ahead
+                    dataset, bad = _chunk_dataset(
+                        plan, solution, chunk_values(lo, hi), chunk_patients(lo, hi)
+                    )
+                    finish(index, dataset, hi - lo, bad)
+                ahead = None if item is None else (item, launched)
         else:
             failed += _run_on_cluster(
                 client, plan, pending, chunk_values, chunk_patients, store_path, created, finish,

@@ -7,6 +7,7 @@ Runs outside `jit`, on host arrays. Variable and dimension names are part of the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -123,7 +124,13 @@ def _unique_labels(labels: list[str]) -> list[str]:
 
 
 def to_dataset(
-    model: Model, solution, *, options: dict | None = None, size_edges=None, interventions=()
+    model: Model,
+    solution,
+    *,
+    options: dict | None = None,
+    size_edges=None,
+    interventions=(),
+    keep=None,
 ) -> xr.Dataset:
     """Build the output dataset from a (host) [`Solution`][metaflow_ode.Solution] of `model`.
 
@@ -134,6 +141,11 @@ def to_dataset(
     A cohort solution (every array with a leading patient axis, from `jax.vmap`) gives a
     dataset with a leading `patient` dimension; `model`'s numbers may then be per-patient
     arrays (the cohort's parameters) and the time grid must be shared by all patients.
+
+    `keep`: names of the data variables to build (default all). The per-time arrays that are
+    derived from the solution (burden, volume, replaced fraction, CTCs per sample,
+    P(metastasis)) are computed only when kept: for a large cohort chunk they are most of the
+    cost of this function.
     """
     topo = topology(model)
     batched = np.ndim(solution.result) == 1
@@ -168,11 +180,16 @@ def to_dataset(
             raise ValueError("`to_dataset`: the patients of a cohort must share save times.")
         sol["ts"] = ts[0]
     organs, carriers = list(topo.organs), list(topo.carriers)
-    onehot = np.zeros(len(organs))
-    onehot[topo.primary] = 1.0
-    burden = sol["metastatic"] + sol["primary"][..., None] * onehot
+
+    # Derived per-time arrays: zero-argument functions, evaluated (once) only if kept.
+    @functools.cache
+    def burden():
+        total = np.array(sol["metastatic"], dtype=np.result_type(sol["metastatic"], sol["primary"]))
+        total[..., topo.primary] += sol["primary"]
+        return total
+
     density = _num(model.cell_density)[..., None, None]
-    volume = burden / density
+    volume = functools.cache(lambda: burden() / density)
     organ_volume = _per_organ([np.nan if o.volume is None else o.volume for o in model.organs])
     blood = [
         c.volume if c.volume is not None and c.kind.family == "haematogenous" else np.nan
@@ -189,7 +206,7 @@ def to_dataset(
         "volume": (to, volume, "mL", "tumour volume in the organ (burden / cell_density)"),
         "replaced_fraction": (
             to,
-            volume / organ_volume[..., None, :],
+            lambda: volume() / organ_volume[..., None, :],
             "1",
             "fraction of the organ replaced by tumour (NaN where the organ has no volume)",
         ),
@@ -204,7 +221,7 @@ def to_dataset(
         )
         data["ctc_per_7_5ml"] = (
             ("time", "carrier"),
-            sol["carrier"].sum(axis=-2) * (CELLSEARCH_ML / blood_volume[..., None, :]),
+            lambda: sol["carrier"].sum(axis=-2) * (CELLSEARCH_ML / blood_volume[..., None, :]),
             "cells/(7.5 mL)",
             "circulating tumour cells per 7.5 mL of blood, the CellSearch sample (NaN for "
             "carriers that are not blood or have no volume)",
@@ -221,7 +238,7 @@ def to_dataset(
         data["colonies"] = (too, colonies, "colonies", "cumulative colonies founded since t0")
         data["p_metastasis"] = (
             to,
-            -np.expm1(-colonies.sum(axis=-1)),
+            lambda: -np.expm1(-colonies.sum(axis=-1)),
             "1",
             "probability of at least one colony (Poisson in the colonies founded)",
         )
@@ -391,14 +408,23 @@ def to_dataset(
 
     def variable(dims, values, attrs):
         # In a cohort every per-patient array carries one more (leading) axis than its dims.
-        values = np.asarray(values)
+        values = np.asarray(values() if callable(values) else values)
         if batched and values.ndim == len(dims) + 1:
             dims = lead + tuple(dims)
         return xr.Variable(dims, values, attrs=attrs)
 
+    if keep is not None:
+        always = ("death_mechanism", "death_condition", "cause_of_death", "solver_status")
+        names = {*data, *always, "solver_steps"}
+        unknown = [name for name in keep if name not in names]
+        if unknown:
+            raise ValueError(
+                f"no variable(s) {unknown} in this simulation; it has {sorted(names)}."
+            )
     variables = {
         name: variable(dims, values, {"units": units, "long_name": long})
         for name, (dims, values, units, long) in data.items()
+        if keep is None or name in keep
     }
     variables["death_mechanism"] = variable(
         (),
