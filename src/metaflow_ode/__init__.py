@@ -43,6 +43,12 @@ from ._model import Model as Model
 from ._model import Organ as Organ
 from ._model import Transfer as Transfer
 from ._model import parameters as parameters
+from ._model_file import ModelFile as ModelFile
+from ._model_file import ModelFileError as ModelFileError
+from ._model_file import model_from_toml as model_from_toml
+from ._model_file import model_to_toml as model_to_toml
+from ._model_file import read_model as read_model
+from ._model_file import write_model as write_model
 from ._resolution import Colonies as Colonies
 from ._resolution import Lumped as Lumped
 from ._resolution.conduits import conduit as conduit
