@@ -6,6 +6,8 @@ solver options, so JAX compiles each program once), except one subprocess smoke 
 """
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -103,8 +105,8 @@ def test_run_writes_dataset_and_figure_atomically(model_file, tmp_path, capsys):
 
     # A Zarr store, written twice (the second replaces the first): nothing else is left.
     store = tmp_path / "result.zarr"
-    for _ in range(2):
-        assert cli.main([*argv[:-1], str(store)]) == 0
+    assert cli.main([*argv[:-1], str(store)]) == 0
+    assert cli.main([*argv[:-1], str(store), "--overwrite"]) == 0
     with xr.open_zarr(store) as back:
         np.testing.assert_allclose(back.burden.values, expected.burden.values, rtol=1e-10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "result.nc", "result.zarr"]
@@ -128,9 +130,77 @@ def test_run_passes_fidelity_tolerances_and_interventions(
     assert isinstance(seen["resolution"], mfo.Colonies)
     assert (seen["t1"], seen["t0"], seen["rtol"], seen["atol"]) == (300.0, 10.0, 1e-6, 1e-3)
     assert seen["saveat"] is None and seen["interventions"] == INTERVENTIONS
-    assert cli.main(argv) == 0
+    seen.clear()
+    assert cli.main([*argv, "--overwrite"]) == 0
     assert isinstance(seen["resolution"], mfo.Lumped)
+    # tolerances not given: the library's defaults, not a copy of them in the CLI
+    assert "rtol" not in seen and "atol" not in seen
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("kind", ["file", "store", "folder"])
+def test_run_refuses_an_existing_output_without_overwrite(
+    model_file, tmp_path, monkeypatch, capsys, kind
+):
+    def fake_simulate(model, t1, **kwargs):
+        raise AssertionError("simulated although the output exists")
+
+    monkeypatch.setattr(mfo, "simulate", fake_simulate)
+    out = tmp_path / ("r.nc" if kind == "file" else "r.zarr")
+    if kind == "file":
+        out.write_bytes(b"an earlier result")
+    else:
+        out.mkdir()
+        (out / ("zarr.json" if kind == "store" else ".zgroup")).write_text("{}")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", str(model_file), "--t1", "10", "--out", str(out)])
+    assert info.value.code == 2
+    one_error_line(capsys, str(out), "already exists", "--overwrite")
+    assert out.exists() and (out.is_dir() or out.read_bytes() == b"an earlier result")
+
+
+def test_save_figure_mode_follows_umask_and_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    path = tmp_path / "fig.png"
+    mask = os.umask(0o027)
+    try:
+        cli.save_figure(fig, path)
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o640  # not mkstemp's 0o600
+    before = path.read_bytes()
+
+    def fail(target, *args, **kwargs):
+        pathlib.Path(target).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", fail)
+    with pytest.raises(OSError, match="disk full"):
+        cli.save_figure(fig, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+    plt.close(fig)
+
+
+def test_demo_checks_the_figure_before_simulating(tmp_path, monkeypatch, capsys):
+    def fake_simulate(*args, **kwargs):
+        raise AssertionError("simulated before checking --figure")
+
+    monkeypatch.setattr(mfo, "simulate", fake_simulate)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--years", "1", "--figure", "x.xyz"])
+    assert info.value.code == 2
+    one_error_line(capsys, "--figure", "unknown figure format", "xyz")
+    with pytest.raises(ValueError, match=r"`demo\(figure=...\)`.*unknown figure format"):
+        cli.demo(years=1.0, output=tmp_path / "d.nc", figure=tmp_path / "d.xyz")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- info -----------------------------------------------------------------------------------
@@ -214,7 +284,31 @@ def test_cohort_writes_a_store_and_resumes_without_recomputing(
     other = [*argv[:7], "4", *argv[8:]]
     assert cli.main(other) == 1
     one_error_line(capsys, str(store), "--overwrite")
+    returned = []
+    simulate_cohort = mfo.simulate_cohort
+
+    def recorded(*args, **kwargs):
+        returned.append(simulate_cohort(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(mfo, "simulate_cohort", recorded)
     assert cli.main([*other, "--overwrite"]) == 0
+    monkeypatch.undo()
+    # the CLI closes the store it summarised (xarray's `close` clears `_close`) ...
+    (result,) = returned
+    assert result._close is None
+    # ... and the one it opened to see what a resumed run found
+    opened = []
+
+    def recorded_open(*args, **kwargs):
+        opened.append(open_zarr(*args, **kwargs))
+        return opened[-1]
+
+    open_zarr = xr.open_zarr
+    monkeypatch.setattr(xr, "open_zarr", recorded_open)
+    assert cli._store_state(store) is not None
+    monkeypatch.undo()
+    assert len(opened) == 1 and opened[0]._close is None
     with xr.open_zarr(store, consolidated=False) as ds:
         assert not np.array_equal(
             ds.parameter_value.sel(parameter="breast.growth.rate").values, rates
@@ -347,7 +441,11 @@ def test_solver_failure_is_one_line_unless_debug(model_file, tmp_path, monkeypat
     "command, options",
     [
         ("demo", ["--primary", "--years", "--output", "--figure", "--no-figure"]),
-        ("run", ["--t1", "--t0", "--saveat", "--fidelity", "--rtol", "--atol", "--out", "--plot"]),
+        (
+            "run",
+            ["--t1", "--t0", "--saveat", "--fidelity", "--rtol", "--atol", "--out", "--plot"]
+            + ["--overwrite"],
+        ),
         ("info", ["MODEL.toml", "--json"]),
         (
             "cohort",

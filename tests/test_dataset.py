@@ -1,5 +1,8 @@
 """Output dataset: names, attributes, lossless netCDF, route kinds (CNS included), errors."""
 
+import os
+import pathlib
+
 import diffrax as dfx
 import numpy as np
 import pytest
@@ -128,6 +131,28 @@ def test_netcdf_round_trip_is_lossless(cns_dataset, tmp_path):
         back.load()
     xr.testing.assert_identical(back, cns_dataset)
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]  # no temporary left behind
+
+
+def test_write_netcdf_mode_follows_umask_and_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    small = xr.Dataset({"burden": ("time", np.arange(3.0))})
+    path = tmp_path / "run.nc"
+    mask = os.umask(0o027)
+    try:
+        mfo.write_netcdf(small, path)
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o640  # not mkstemp's 0o600
+    before = path.read_bytes()
+
+    def fail(self, target, *args, **kwargs):
+        pathlib.Path(target).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", fail)
+    with pytest.raises(OSError, match="disk full"):
+        mfo.write_netcdf(small * 2, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
 
 
 def test_solver_failure_raises_with_diagnosis(cns_model):

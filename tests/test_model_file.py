@@ -249,17 +249,49 @@ def models_with_interventions(draw):
     return model, draw(interventions(model))
 
 
+# printable text: no control characters (a TOML comment cannot hold them) and no surrogates;
+# line breaks, tabs and other Unicode (line separators, right-to-left marks) are fine
+comments = st.none() | st.text(
+    st.characters(exclude_categories=("Cc", "Cs")) | st.sampled_from("\n\t"), max_size=40
+)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(models_with_interventions())
-def test_random_models_round_trip_exactly(model_and_interventions):
+@given(models_with_interventions(), comments)
+def test_random_models_round_trip_exactly(model_and_interventions, comment):
     model, items = model_and_interventions
-    text = mfo.model_to_toml(model, interventions=items)
+    text = mfo.model_to_toml(model, interventions=items, comment=comment)
+    if comment:
+        head = text.split("\n")[: comment.count("\n") + 1]
+        assert all(line.startswith("#") for line in head), head
     loaded = mfo.model_from_toml(text)
     assert_same_model(loaded.model, model)
     assert_identical(loaded.interventions, items)
     assert [type(x) for x in loaded.interventions] == [type(x) for x in items]
     # writing the loaded model again gives the same text: nothing drifts over many round trips
-    assert mfo.model_to_toml(loaded.model, interventions=loaded.interventions) == text
+    again = mfo.model_to_toml(loaded.model, interventions=loaded.interventions, comment=comment)
+    assert again == text
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x08", "\x0b", "\x0c", "\x1b", "\x7f", "a\rb", "end\r"])
+def test_comment_with_control_characters_is_refused(bad):
+    model = mfo.parameter_sets.load("Iwata2000")
+    with pytest.raises(ValueError, match=r"`model_to_toml\(comment=...\)`.*control character"):
+        mfo.model_to_toml(model, comment=f"made by hand {bad} here")
+    # Windows line ends and tabs are fine
+    text = mfo.model_to_toml(model, comment="line one\r\nline\ttwo")
+    assert text.startswith("# line one\n# line\ttwo\n")
+    assert_same_model(mfo.model_from_toml(text).model, model)
+
+
+def test_model_to_toml_checks_interventions_against_the_model():
+    model = mfo.parameter_sets.load("Iwata2000")
+    for item in (
+        mfo.Resection("nowhere", at=10.0),
+        mfo.SystemicTherapy(0.0, 10.0, mfo.KillRate(0.1), carriers=("no_such_carrier",)),
+    ):
+        with pytest.raises(ValueError, match="not a"):
+            mfo.model_to_toml(model, interventions=[item])
 
 
 # --- presets and example files ---------------------------------------------------------------
@@ -678,7 +710,7 @@ ERRORS = {
         "interventions[0].organ",
         ["`Resection(organ='lver')` is not an organ of the model", "Did you mean 'liver'?"],
     ),
-    "a single organ name for a therapy": (
+    "a number as a therapy's organs": (
         _set(
             ["interventions", 0],
             {
@@ -686,11 +718,16 @@ ERRORS = {
                 "start": 0.0,
                 "stop": 10.0,
                 "effect": {"type": "KillRate", "rate": 0.1},
-                "organs": "liver",
+                "organs": 3,
             },
         ),
         "interventions[0].organs",
-        ['expected an array of organ names or "all", got string "liver"', 'write ["liver"]'],
+        ["expected organ names (one name or an array of them), got number 3", '["peritoneum"'],
+    ),
+    "an integer too large for a float64": (
+        _set(["organs", 1, "volume"], 10**400),
+        "organs[1].volume",
+        ["too large for a float64"],
     ),
     "unknown effect": (
         _set(
@@ -743,6 +780,36 @@ def test_validation_errors_name_file_field_and_fix(case):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
+
+
+def test_therapy_organs_and_carriers_take_one_name_or_an_array():
+    therapy = {
+        "type": "SystemicTherapy",
+        "start": 0.0,
+        "stop": 10.0,
+        "effect": {"type": "KillRate", "rate": 0.1},
+    }
+    for organs, carriers in (("liver", "blood"), (["liver"], ["blood"])):
+        text = edit(_set(["interventions", 0], {**therapy, "organs": organs, "carriers": carriers}))
+        (item,) = mfo.model_from_toml(text).interventions
+        assert (item.organs, item.carriers) == (("liver",), ("blood",))
+
+
+def test_model_file_error_pickles():
+    import pickle
+
+    error = mfo.ModelFileError("breast.toml", "organs[2].growth.law", "unknown law; use Gompertz")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is mfo.ModelFileError and str(back) == str(error)
+    assert (back.source, back.field, back.problem) == (error.source, error.field, error.problem)
+
+
+def test_byte_order_mark_is_read_and_bytes_are_refused(tmp_path):
+    path = tmp_path / "windows.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASE.replace("\n", "\r\n").encode("utf-8"))
+    assert mfo.read_model(path).model.organ_names == ("breast", "liver")
+    with pytest.raises(TypeError, match=r"`model_from_toml\(text\)`.*decode.*read_model"):
+        mfo.model_from_toml(BASE.encode("utf-8"))
 
 
 def test_toml_syntax_error_reports_file_and_line(tmp_path):

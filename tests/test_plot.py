@@ -183,6 +183,23 @@ def test_burden_of_chosen_organs_in_days_on_given_axes(patient):
     assert ax.get_xlabel() == "time (days)"
 
 
+def test_burden_gives_the_20_organs_of_a_whole_body_preset_distinct_colours():
+    organs = [f"organ_{i}" for i in range(20)]
+    time = np.linspace(0.0, 100.0, 5)
+    ds = xr.Dataset(
+        {
+            "burden": (("time", "organ"), np.outer(np.exp(time / 20.0), np.arange(1.0, 21.0))),
+            "failure_burden": ("organ", np.full(20, np.nan)),
+        },
+        coords={"time": time, "organ": organs},
+    )
+    ax = plot.burden(ds)
+    colours = {line.get_label(): line.get_color() for line in curves(ax)}
+    assert len(colours) == 21  # the organs and the whole body
+    organ_colours = {matplotlib.colors.to_hex(colours[o]) for o in organs}
+    assert len(organ_colours) == 20
+
+
 def test_burden_rejects_bad_input(cohort, patient):
     with pytest.raises(ValueError, match=r"cohort of 24 patients: select one"):
         plot.burden(cohort)
@@ -300,6 +317,28 @@ def test_model_graph_from_a_dataset_matches_the_model(patient):
         plot.model_graph("tiny")
     with pytest.raises(ValueError, match="no model description"):
         plot.model_graph(patient.assign_attrs(model=None))
+
+
+def test_model_graph_colours_a_custom_route_kind_alike_from_model_and_dataset():
+    # a route kind of the user's own, of the lymphatic family: green, from either input
+    kind = mfo.RouteKind("nodal_drift", "drift to a node", "lymphatic")
+    model = mfo.Model(
+        [
+            mfo.Organ("breast", mfo.Exponential(0.01), mfo.PowerLaw(1e-4, 1.0), primary=True),
+            mfo.Organ("node", mfo.Exponential(0.01)),
+        ],
+        transfers=[mfo.Transfer("breast", "node", kind=kind, fraction=0.1)],
+        name="custom",
+    )
+    ds = mfo.simulate(model, 1.0)
+
+    def arrow_colours(ax):
+        return [p.get_edgecolor() for p in ax.patches if isinstance(p, FancyArrowPatch)]
+
+    from_model = arrow_colours(plot.model_graph(model))
+    from_data = arrow_colours(plot.model_graph(ds))
+    assert from_model == [matplotlib.colors.to_rgba(plot.ROUTE_COLOURS["lymphatic"])]
+    assert from_data == from_model
 
 
 # --- colony sizes -------------------------------------------------------------------------
@@ -440,6 +479,29 @@ def test_fit_diagnostics_of_event_times(bands):
     np.testing.assert_allclose(lines_with(ax, marker=">")[0].get_xdata(), [400 / YEAR])
     one = plot.fit_diagnostics(data, bands, patient="b")
     assert len(lines_with(one, marker="x")[0].get_xdata()) == 1
+
+
+def test_fit_diagnostics_rejects_bad_event_times(bands):
+    def table(observable, censoring="none"):
+        return pd.DataFrame(
+            {
+                "time": [np.nan],
+                "observable": [observable],
+                "value": [300.0],
+                "censoring": [censoring],
+            }
+        )
+
+    # an organ the bands do not hold: the same message as for a time course
+    for observable in ("kidney.failure_time", "kidney.burden"):
+        with pytest.raises(ValueError, match=r"'kidney' of .* is not among the organs of the"):
+            plot.fit_diagnostics(table(observable), bands)
+    # a quantity its entity does not have
+    for observable in ("liver.death_time", "whole_body.failure_time", "primary.death_time"):
+        with pytest.raises(ValueError, match="is defined for"):
+            plot.fit_diagnostics(table(observable), bands)
+    with pytest.raises(ValueError, match="event time, which cannot be left-censored"):
+        plot.fit_diagnostics(table("liver.failure_time", "left"), bands)
 
 
 def test_fit_diagnostics_rejects_bad_input(bands):

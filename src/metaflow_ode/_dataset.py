@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import diffrax as dfx
@@ -18,6 +17,7 @@ import equinox as eqx
 import numpy as np
 import xarray as xr
 
+from ._atomic import write_atomic
 from ._failure import MECHANISMS
 from ._interventions import AbstractJump
 from ._model import Model, parameters
@@ -530,19 +530,12 @@ def write_netcdf(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write `dataset` to a netCDF file atomically.
 
     The file is written under a temporary name in the same folder and renamed into place, so
-    `path` holds either the old file or the complete new one, never a partial write.
+    `path` holds either the old file or the complete new one, never a partial write. A new
+    file gets the mode `open` would give it (`0o666` less the umask); a replaced file keeps
+    its mode.
 
     **Returns:** the path written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        dataset.to_netcdf(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: dataset.to_netcdf(tmp))

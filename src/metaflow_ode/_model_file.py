@@ -15,7 +15,6 @@ import math
 import os
 import pathlib
 import re
-import secrets
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 import tomli_w
 
 from . import _route_kinds
+from ._atomic import write_atomic
 from ._emission import AbstractEmission, PowerLaw
 from ._failure import MECHANISMS, Failure
 from ._fluid import Fluid
@@ -191,6 +191,10 @@ class ModelFileError(ValueError):
         self.field = field
         self.problem = " ".join(problem.split())
         super().__init__(f"{source}: {field}: {self.problem}")
+
+    def __reduce__(self):
+        # The default pickles `self.args` (the message), which `__init__` does not take.
+        return (type(self), (self.source, self.field, self.problem))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -401,8 +405,21 @@ def _key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _literal(key)
 
 
+# Characters a TOML comment cannot hold: control characters other than tab, and a carriage
+# return that does not end a line.
+_COMMENT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+
+
 def _comment(text: str) -> list[str]:
-    return [f"# {line}".rstrip() for line in text.splitlines()]
+    if not isinstance(text, str):
+        raise TypeError(f"`model_to_toml(comment=...)` must be text, got {type(text).__name__}.")
+    bad = _COMMENT_FORBIDDEN.search(text)
+    if bad:
+        raise ValueError(
+            f"`model_to_toml(comment=...)` holds the control character {bad.group()[0]!r} at "
+            f"position {bad.start()}, which a TOML comment cannot hold; remove it."
+        )
+    return [f"# {line}".rstrip() for line in text.split("\n")]
 
 
 def model_to_toml(
@@ -429,11 +446,18 @@ def model_to_toml(
 
     **Raises:** `TypeError` for an object the format cannot represent (a user-defined subclass
     of a growth law, an intervention of an unknown class), naming it; `ValueError` for a
-    parameter that is not one concrete number (traced, or per patient).
+    parameter that is not one concrete number (traced, or per patient), for an intervention
+    that does not fit `model` (an unknown organ or carrier) and for a `comment` holding
+    control characters.
     """
     if not isinstance(model, Model):
         raise TypeError(f"`model_to_toml(model)` takes a `Model`, got {type(model).__name__}.")
     interventions = _as_interventions(interventions)
+    for item in interventions:
+        if isinstance(item, AbstractIntervention):
+            # what `model_from_toml` checks, so that the text always reads back; -inf: the
+            # start time of a simulation is not known here
+            item.check(model, -math.inf)
     lines: list[str] = []
     if comment:
         lines += [*_comment(comment), ""]
@@ -495,19 +519,7 @@ def write_model(
         raise ValueError(  # pragma: no cover - would be a bug of the writer
             f"`write_model({str(path)!r})`: the model does not read back exactly; not written."
         )
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open applies the umask to 0o666, as a plain `open` would
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -610,7 +622,14 @@ class _Reader:
                 f"expected a number{what}, got {_describe(value)}; write a number such as "
                 f"1.5 or 2e9 without quotes{off}",
             )
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise self.error(
+                path,
+                f"the integer {value} is too large for a float64 (at most about 1.8e308); "
+                "write a smaller number",
+            ) from None
 
     def string(self, value: Any, path: str, what: str) -> str:
         if not isinstance(value, str):
@@ -638,8 +657,8 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.error(
                 path,
-                f"expected an array of {what} names, got {_describe(value)}; write e.g. "
-                '["peritoneum"]',
+                f"expected {what} names (one name or an array of them), got "
+                f'{_describe(value)}; write e.g. "peritoneum" or ["peritoneum", "pleura"]',
             )
         return tuple(value)
 
@@ -946,12 +965,7 @@ def _read_intervention(reader: _Reader, table: dict, path: str) -> AbstractInter
                 field, ("interval", "half_life"), lambda numbers=numbers: Dosing(**numbers)
             )
         elif key == "organs":
-            if isinstance(value, str) and value != "all":
-                raise reader.error(
-                    field,
-                    f'expected an array of organ names or "all", got {_describe(value)}; '
-                    f'write ["{value}"] for one organ',
-                )
+            # "all", one organ's name, or an array of names (like `carriers`)
             kwargs[key] = None if value == "all" else reader.names(value, field, "organ")
         elif key == "carriers":
             kwargs[key] = reader.names(value, field, "carrier")
@@ -984,8 +998,17 @@ def model_from_toml(text: str, *, source: str = "<string>") -> ModelFile:
     **Returns:** a [`ModelFile`][metaflow_ode.ModelFile] (with `path=None`).
 
     **Raises:** [`ModelFileError`][metaflow_ode.ModelFileError], whose one-line message names
-    `source`, the field and the fix.
+    `source`, the field and the fix; `TypeError` if `text` is not a `str` (e.g. bytes).
     """
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            "`model_from_toml(text)` takes the text as a `str`, got bytes; decode them first "
+            "(`data.decode('utf-8')`) or read the file with `mfo.read_model(path)`."
+        )
+    if not isinstance(text, str):
+        raise TypeError(
+            f"`model_from_toml(text)` takes the text as a `str`, got {type(text).__name__}."
+        )
     reader = _Reader(source)
     try:
         document = tomllib.loads(text)
@@ -1083,7 +1106,8 @@ def _entries(reader: _Reader, document: dict, key: str, example: str):
 def read_model(path: str | os.PathLike) -> ModelFile:
     """Read a model file (TOML) written by [`write_model`][metaflow_ode.write_model] or by hand.
 
-    See `docs/model-files.md` for the schema.
+    See `docs/model-files.md` for the schema. The file is UTF-8 text, with or without a
+    byte-order mark.
 
     **Arguments:**
 
@@ -1098,7 +1122,8 @@ def read_model(path: str | os.PathLike) -> ModelFile:
     path = pathlib.Path(path)
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        # "utf-8-sig": the byte-order mark some Windows editors write is dropped
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ModelFileError(

@@ -14,9 +14,14 @@ Commands (each has `--help` with an example):
   (`sample_patients`, then `simulate_cohort` streaming to a Zarr store; an interrupted run
   resumes when given the same command again).
 
-Outputs are written atomically: a temporary file (or folder) next to the target, then renamed,
-so a target holds either its old content or the complete new one. A cohort store is written
-chunk by chunk, each chunk marked complete after it is whole. Expected errors (a missing or
+Outputs are written to a temporary file (or folder) next to the target, then renamed. A file
+(netCDF, figure) is replaced in one step, so it holds either its old content or the complete
+new one. An existing output is replaced only with `--overwrite`. A Zarr store of `run` is a
+folder, which cannot be swapped in one step: the old store is renamed to `STORE.<token>.old`,
+the new one renamed into place, then the old one removed; a process killed between the two
+renames leaves no `STORE` and the old store as `STORE.<token>.old` (rename it back to
+recover it). A cohort store is written chunk by chunk, each chunk marked complete after it is
+whole. Expected errors (a missing or
 invalid file, a bad option, a solver failure) print one line `metaflow-ode: error: ...` on
 standard error and exit with status 2 (the command line is wrong) or 1 (the run failed),
 without a traceback; `--debug` or the environment variable `METAFLOW_ODE_DEBUG=1` shows it.
@@ -32,7 +37,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -43,7 +47,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ._atomic import write_atomic
 from ._resolution.colonies import sphere_cells
+from .plot._common import DAYS_PER_YEAR
 
 __all__ = [
     "main",
@@ -62,8 +68,6 @@ __all__ = [
 
 VISIBLE_DIAMETER_MM = 5.0
 """Diameter (mm) from which a lesion counts as visible on imaging (a sphere)."""
-
-DAYS_PER_YEAR = 365.25
 
 
 def first_visible(ds: xr.Dataset, *, diameter_mm: float = VISIBLE_DIAMETER_MM) -> xr.DataArray:
@@ -172,6 +176,8 @@ def demo(
     """
     from . import Lumped, anatomy, dissemination_matrix, every, simulate, write_netcdf
 
+    if figure is not None:
+        _check_figure_path(figure, "`demo(figure=...)`")
     start = time.perf_counter()
     model = anatomy.reference_model(primary)
     t1 = years * DAYS_PER_YEAR
@@ -202,23 +208,25 @@ class _UsageError(ValueError):
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
     """Save a matplotlib figure atomically: to a temporary file in the same folder, then
-    renamed into place (so `path` never holds a partial image).
+    renamed into place, so `path` never holds a partial image. A new file gets the mode
+    `open` would give it (`0o666` less the umask); a replaced file keeps its mode.
 
-    The format is the suffix of `path` (PNG where it has none). **Returns:** the path written.
+    **Arguments:**
+
+    - `fig`: the matplotlib `Figure`.
+    - `path`: the file to write; its suffix gives the format (`.png`, `.svg`, `.pdf`, ...;
+      PNG where it has none). A missing folder is created.
+    - `dpi`: resolution of raster formats, in dots per inch.
+
+    **Returns:** the path written, as a `pathlib.Path`.
+
+    **Raises:** `ValueError` from matplotlib for an unknown format; `OSError` if the file
+    cannot be written. `path` is then left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix[1:].lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
 
 
 def _draw_burden(ds: xr.Dataset, path: str | os.PathLike, *, floor: float = 1.0) -> Path:
@@ -242,8 +250,13 @@ def _is_zarr_store(path: Path) -> bool:
 
 
 def _write_zarr(dataset: xr.Dataset, path: Path) -> Path:
-    """Write a dataset to a Zarr store atomically: a temporary store next to it, then renamed
-    (an existing store is moved aside first and removed once the new one is in place)."""
+    """Write a dataset to a Zarr store: a temporary store next to it, then renamed.
+
+    A folder cannot be swapped for another in one step: an existing store (replaced only with
+    `--overwrite`) is first renamed to `PATH.<token>.old`, the new store renamed into place,
+    and the old one removed. If the process dies between the two renames, `PATH` is missing
+    and the old store survives as `PATH.<token>.old` (the error of a failed write moves it
+    back)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp = path.with_name(f"{path.name}.{token}.tmp")
@@ -264,19 +277,20 @@ def _write_zarr(dataset: xr.Dataset, path: Path) -> Path:
     return path
 
 
-def _check_figure_path(path: str) -> None:
+def _check_figure_path(path: str | os.PathLike, option: str = "--plot") -> None:
     """Fail before simulating if the figure cannot be drawn or has an unknown format."""
     try:
         from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:
         raise ImportError(
-            "--plot needs matplotlib: `pip install 'metaflow_ode[plot]'`, or leave out --plot"
+            f"{option} needs matplotlib: `pip install 'metaflow_ode[plot]'`, or leave out {option}"
         ) from None
+    path = str(path)
     fmt = Path(path).suffix[1:].lower() or "png"
     formats = FigureCanvasBase.get_supported_filetypes()
     if fmt not in formats:
         raise _UsageError(
-            f"--plot {path!r}: unknown figure format {fmt!r}; use a suffix among "
+            f"{option} {path!r}: unknown figure format {fmt!r}; use a suffix among "
             f"{', '.join('.' + f for f in sorted(formats))}"
         )
 
@@ -308,6 +322,13 @@ def _check_times(args) -> None:
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise _UsageError(f"--{name} must be a finite number > 0, got {value:g}")
+
+
+def _tolerances(args) -> dict[str, float]:
+    """`rtol=`/`atol=` for the options given; the library's defaults for the others."""
+    return {
+        name: getattr(args, name) for name in ("rtol", "atol") if getattr(args, name) is not None
+    }
 
 
 def _resolution(fidelity: str):
@@ -376,6 +397,11 @@ def _run(args) -> int:
     from . import every, simulate, write_netcdf
 
     out = _check_output(args.out, (".nc", ".zarr"))
+    if (out.exists() or out.is_symlink()) and not args.overwrite:
+        raise _UsageError(
+            f"--out {args.out!r} already exists; give --overwrite to replace it, or choose "
+            "a new path"
+        )
     _check_times(args)
     if args.plot is not None:
         _check_figure_path(args.plot)
@@ -388,9 +414,8 @@ def _run(args) -> int:
         t0=args.t0,
         saveat=None if args.saveat is None else every(args.saveat),
         resolution=_resolution(args.fidelity),
-        rtol=args.rtol,
-        atol=args.atol,
         interventions=file.interventions,
+        **_tolerances(args),
     )
     elapsed = time.perf_counter() - start
     print(
@@ -617,6 +642,8 @@ PATH is a dotted parameter path as listed by `metaflow-ode info MODEL.toml`
   uniform:LOW,HIGH
   fixed                         the model's value for every patient (recorded in the store)
   fixed:VALUE"""
+"""The grammar of the `cohort` command's `--vary PATH=DIST` option (printed by
+`metaflow-ode cohort --help`); [`parse_vary`][metaflow_ode.cli.parse_vary] parses it."""
 
 
 def parse_vary(spec: str, model) -> tuple[str, object]:
@@ -702,8 +729,8 @@ def _store_state(path: Path) -> tuple[str, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            store = xr.open_zarr(path, consolidated=False, zarr_format=2)
-            return str(store.attrs["cohort_fingerprint"]), int(store["chunk_completed"].sum())
+            with xr.open_zarr(path, consolidated=False, zarr_format=2) as store:
+                return str(store.attrs["cohort_fingerprint"]), int(store["chunk_completed"].sum())
     except Exception:  # noqa: BLE001  (not a cohort store: simulate_cohort says so)
         return None
 
@@ -783,9 +810,8 @@ def _cohort(args) -> int:
                 t0=args.t0,
                 saveat=None if args.saveat is None else _every(args.saveat),
                 resolution=_resolution(args.fidelity),
-                rtol=args.rtol,
-                atol=args.atol,
                 interventions=file.interventions,
+                **_tolerances(args),
                 variables=args.variables,
                 chunk_size=args.chunk_size,
                 store=out,
@@ -809,7 +835,10 @@ def _cohort(args) -> int:
             ds.attrs["patients"] % ds.attrs["chunk_size"]
         )
         print(f"resumed: {before[1]} of {n_chunks} chunks were already in the store")
-    print(cohort_summary(ds))
+    try:
+        print(cohort_summary(ds))
+    finally:
+        ds.close()  # the store's files (a long cohort store may hold many)
     print(f"wrote {out}")
     return 0
 
@@ -859,9 +888,14 @@ def _simulation_options(p: argparse.ArgumentParser) -> None:
         help="lumped (one burden per organ, default) or colonies (size-structured colonies: "
         "lesion counts and sizes)",
     )
-    p.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
     p.add_argument(
-        "--atol", type=float, default=1e-8, help="absolute tolerance in cells (default 1e-8)"
+        "--rtol", type=float, default=None, help="relative tolerance (default: the library's)"
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=None,
+        help="absolute tolerance in cells (default: the library's)",
     )
 
 
@@ -927,6 +961,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FIG",
         default=None,
         help="also draw organ burden to FIG (.png, .svg, ...)",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out (without it an existing output is an error)",
     )
     r.set_defaults(handler=_run)
 
@@ -1009,6 +1048,8 @@ def _demo(args) -> int:
         raise _UsageError(f"--primary must be one of {', '.join(PRIMARIES)}")
     if not (math.isfinite(args.years) and args.years > 0):
         raise _UsageError("--years must be a finite number > 0")
+    if not args.no_figure:
+        _check_figure_path(args.figure, "--figure")
     demo(
         args.primary,
         years=args.years,

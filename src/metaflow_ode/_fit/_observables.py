@@ -20,7 +20,16 @@ from .._model import Model
 from .._vector_field import criteria
 from ._noise import AbstractNoise, Bernoulli, EventTime, LogNormal, Poisson
 
-__all__ = ["QUANTITIES", "Observable", "parse_observable"]
+__all__ = ["QUANTITIES", "Observable", "parse_observable", "sphere_diameter"]
+
+
+def sphere_diameter(volume, cbrt=jnp.cbrt):
+    """Diameter (mm) of a sphere of `volume` (mL = cm3): $10 (6 V / \\pi)^{1/3}$.
+
+    `cbrt` is the cube root to use: `jnp.cbrt` (default) for JAX arrays, `np.cbrt` for NumPy
+    arrays and `xarray` objects (which keep their coordinates).
+    """
+    return 10.0 * cbrt(6.0 * volume / math.pi)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +116,7 @@ class Observable:
             volume = burden / model.cell_density
             if q == "volume":
                 return volume
-            return 10.0 * jnp.cbrt(6.0 * volume / math.pi)  # mL = cm3 -> diameter in mm
+            return sphere_diameter(volume)
         if q == "replaced_fraction":
             return burden / (model.cell_density * model.organs[self.index].volume)
         if q in ("colonies", "p_metastasis"):

@@ -82,7 +82,8 @@ def burden(
     scale, xlabel = time_scale(years)
     days = ds.time.values
     t = days / scale
-    colours = plt.get_cmap("tab10").colors
+    # 20 distinct colours: one per organ of the whole-body presets
+    colours = plt.get_cmap("tab20").colors
     for i, organ in enumerate(organs):
         y = ds.burden.sel(organ=organ).values
         colour = colours[i % len(colours)]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import xarray as xr
 
 DAYS_PER_YEAR = 365.25
+"""Days per (Julian) year: the unit of time axes in years, here and in the command line."""
 
 
 def pyplot():

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .._fit._data import _as_frame
 from .._fit._noise import LogNormal
-from .._fit._observables import QUANTITIES
+from .._fit._observables import QUANTITIES, sphere_diameter
 from ._common import axes, time_scale
 
 # marker, filled, legend label of each kind of censoring of the measurement table
@@ -55,7 +53,7 @@ def _band(bands: xr.Dataset, observable: str, entity: str, quantity: str) -> xr.
                 )
             var = var.sel({dim: entity})
     if name != quantity:
-        var = 10.0 * np.cbrt(6.0 * var / math.pi)  # mL = cm3 -> diameter in mm
+        var = sphere_diameter(var, np.cbrt)
     return var
 
 
@@ -101,9 +99,10 @@ def fit_diagnostics(
     **Returns:** the `Axes`.
 
     **Raises:** `TypeError` if `data` is not a table or `bands` not an `xarray.Dataset`;
-    `ValueError` for a missing column, an observable or patient not in `data`, or an
-    observable that `bands` has no prediction for (the message says which `variables=` to
-    compute).
+    `ValueError` for a missing column, an observable or patient not in `data`, an observable
+    whose entity does not have its quantity (e.g. `liver.death_time`), a left-censored event
+    time, or an observable that `bands` has no prediction for (the message says which
+    `variables=` to compute, or which organs the bands hold).
     """
     frame = _as_frame(data)
     if not isinstance(bands, xr.Dataset) or "quantile" not in bands.coords:
@@ -146,6 +145,15 @@ def fit_diagnostics(
             f"quantities: {', '.join(QUANTITIES)}."
         )
     spec = QUANTITIES[quantity]
+    if entity in ("primary", "whole_body"):
+        fits = entity in spec.entities
+    else:  # an organ or a carrier: which one, the bands (or the branches below) check
+        fits = bool({"organ", "carrier"} & set(spec.entities))
+    if not fits:
+        raise ValueError(
+            f"`plot.fit_diagnostics`: {observable!r} is not an observable: {quantity!r} is "
+            f"defined for {' and '.join(spec.entities)}, not for {entity!r}."
+        )
     censoring = (
         rows["censoring"]
         .fillna("none")
@@ -158,6 +166,12 @@ def fit_diagnostics(
     unknown = sorted(set(censoring) - set(_CENSORING))
     if unknown:
         raise ValueError(f"`data['censoring']` has {unknown}: use 'none', 'left' or 'right'.")
+    if spec.event and (censoring == "left").any():
+        raise ValueError(
+            f"`data['censoring']`: {observable!r} is an event time, which cannot be "
+            "left-censored; use 'none' (the event happened at `value`) or 'right' (no event "
+            "by `value`)."
+        )
     ax = axes(ax, (7, 4.5))
     scale, xlabel = time_scale(years)
     t = bands["time"].values / scale
@@ -172,6 +186,12 @@ def fit_diagnostics(
             )
         share = bands[name]
         if "organ" in share.dims:
+            known = [str(x) for x in share["organ"].values]
+            if entity not in known:
+                raise ValueError(
+                    f"`plot.fit_diagnostics`: {entity!r} of {observable!r} is not among the "
+                    f"organs of the bands, {known}."
+                )
             share = share.sel(organ=entity)
         ax.step(t, share.values, where="post", color="C0", label=f"predicted P({event} by t)")
         seen = (censoring != "right").to_numpy()

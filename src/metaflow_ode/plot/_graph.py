@@ -46,7 +46,17 @@ def _structure(model) -> tuple[list[str], str, list[str], list[tuple[str, str, s
                 "`plot.model_graph(model)`: the dataset has no model description (attribute "
                 "`model`); pass the `mfo.Model` or a dataset from `mfo.simulate`."
             ) from None
+        # The dataset's `route_family` coordinate (over `route`, the route kinds present)
+        # knows the families of route kinds defined outside the library too.
         family = {k.name: k.family for k in ROUTE_KINDS}
+        if "route_family" in model.coords and "route" in model.coords:
+            family.update(
+                zip(
+                    (str(r) for r in model["route"].values),
+                    (str(f) for f in model["route_family"].values),
+                    strict=True,
+                )
+            )
         organs = [o["name"] for o in desc["organs"]]
         primary = next(o["name"] for o in desc["organs"] if o["primary"])
         carriers = [c["name"] for c in desc["carriers"]]
@@ -81,8 +91,10 @@ def model_graph(model, *, ax=None, legend: bool = True):
     **Arguments:**
 
     - `model`: a [`Model`][metaflow_ode.Model], or a dataset from
-      [`simulate`][metaflow_ode.simulate] (its `model` attribute, a JSON description of the
-      organs, carriers and transfers, is enough to draw the graph).
+      [`simulate`][metaflow_ode.simulate]: its `model` attribute (a JSON description of the
+      organs, carriers and transfers) gives the graph, and its `route_family` coordinate
+      (over `route`) the family of each route kind, so a route kind of your own is coloured
+      as with the `Model`.
     - `ax`: a matplotlib `Axes`; default a new figure.
     - `legend`: whether to draw the legend of route kinds (default `True`).
 
