@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,6 @@ from ._simulate import (
     _options,
     _resolution_options,
     _solve,
-    resolve_tolerances,
 )
 
 __all__ = ["simulate_cohort", "parse_memory"]
@@ -256,6 +256,26 @@ class _Plan:
             self.options,
             _dropped(self.variables),
         )
+
+
+def _resolve_tolerances(solver, controller):
+    """An implicit solver whose root finder takes the controller's tolerances, made explicit.
+
+    diffrax marks such tolerances with a module-level sentinel that it compares by identity,
+    which does not survive pickling to a dask worker; this sets the values diffrax would use.
+    """
+    if not isinstance(solver, dfx.AbstractImplicitSolver):
+        return solver
+    attrs = [
+        a for a in ("rtol", "atol", "norm")
+        if getattr(solver.root_finder, a) is dfx._root_finder.use_stepsize_tol
+    ]  # fmt: skip
+    return eqx.tree_at(
+        lambda s: tuple(getattr(s.root_finder, a) for a in attrs),
+        solver,
+        tuple(getattr(controller, a) for a in attrs),
+        is_leaf=lambda x: x is dfx._root_finder.use_stepsize_tol,
+    )
 
 
 def _pad(values: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
@@ -659,7 +679,7 @@ def simulate_cohort(
         t1=t1,
         options=(
             resolution,
-            resolve_tolerances(solver, controller),
+            _resolve_tolerances(solver, controller),
             controller,
             max_steps,
             root_finder,

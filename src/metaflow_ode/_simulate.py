@@ -1,14 +1,10 @@
 """`solve` (pure JAX, jit/vmap/grad) and `simulate` (the same, returned as an xarray Dataset).
 
-Threshold crossings (organ failure, warning, whole-body lethal burden) do not interrupt the
-integration: a solver wrapper records, for each criterion, the first accepted step over which it
-rose through its level, and afterwards that step is taken again with an event on the criterion,
-which locates the crossing by root finding on the step's dense interpolant (`diffrax.Event` with
-a Newton root finder). The solve is split into segments only at interventions: scheduled jumps
-and therapy starts and stops, and triggered interventions (an event ends the segment, the jump
-is applied, integration restarts). The segments run in one `lax.scan`, so the segment body
-compiles once. Under `vmap`, a segment runs until the slowest patient has finished it; with no
-segments at crossings no patient waits for another's.
+Threshold crossings (organ failure, warning, whole-body lethal burden) are located by a sequence
+of solve segments: each segment ends at the next crossing, found by root finding on the
+solver's dense interpolant (`diffrax.Event` with a Newton root finder), the crossed criterion is
+recorded and switched off, and integration restarts from there. A model with N criteria needs
+at most N + 1 segments; they run in one `lax.scan`, so the segment body compiles once.
 """
 
 from __future__ import annotations
@@ -165,123 +161,6 @@ def _tree_where(flag, new, old):
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
-def resolve_tolerances(solver, controller):
-    """An implicit solver whose root finder takes the controller's tolerances, made explicit.
-
-    diffrax marks such tolerances with a module-level sentinel that it compares by identity,
-    which does not survive pickling to a dask worker; this sets the values diffrax would use.
-    """
-    if not isinstance(solver, dfx.AbstractImplicitSolver):
-        return solver
-    attrs = [
-        a for a in ("rtol", "atol", "norm")
-        if getattr(solver.root_finder, a) is dfx._root_finder.use_stepsize_tol
-    ]  # fmt: skip
-    return eqx.tree_at(
-        lambda s: tuple(getattr(s.root_finder, a) for a in attrs),
-        solver,
-        tuple(getattr(controller, a) for a in attrs),
-        is_leaf=lambda x: x is dfx._root_finder.use_stepsize_tol,
-    )
-
-
-class _CrossingRecorder(dfx.AbstractAdaptiveSolver):
-    """Wraps a solver; its state also records, for each failure criterion, the first
-    accepted step over which the criterion rose through 0.
-
-    The criteria are `args[0].criterion_values(t, y)` (one per criterion, crossing 0
-    upwards at its level); `args[1]` flags those already crossed, which are not recorded.
-    For each criterion the state keeps the step's start and end times and its start state,
-    `inf` while none crossed. diffrax keeps a solver's new state only for accepted steps, so
-    rejected trial steps record nothing. The crossing itself is located afterwards by
-    `_locate_crossings`, which re-takes that one step with an event: the integration is
-    never restarted at a crossing, so under `vmap` no patient waits for another's crossings.
-    """
-
-    solver: dfx.AbstractSolver
-
-    @property
-    def term_structure(self):
-        return self.solver.term_structure
-
-    @property
-    def interpolation_cls(self):  # pyright: ignore
-        return self.solver.interpolation_cls
-
-    @property
-    def term_compatible_contr_kwargs(self):
-        return self.solver.term_compatible_contr_kwargs
-
-    def order(self, terms):
-        return self.solver.order(terms)
-
-    def strong_order(self, terms):
-        return self.solver.strong_order(terms)
-
-    def error_order(self, terms):
-        return self.solver.error_order(terms)
-
-    def init(self, terms, t0, t1, y0, args):
-        g0 = args[0].criterion_values(t0, y0)
-        n = g0.shape[0]
-        times = jnp.full(n, jnp.inf, dtype=jnp.result_type(t0, float))
-        start = jax.tree.map(lambda a: jnp.zeros((n, *jnp.shape(a)), jnp.result_type(a)), y0)
-        return self.solver.init(terms, t0, t1, y0, args), g0, times, times, start
-
-    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
-        inner, g0, ta, tb, start = solver_state
-        y1, error, dense, inner, result = self.solver.step(
-            terms, t0, t1, y0, args, inner, made_jump
-        )
-        g1 = args[0].criterion_values(t1, y1)
-        new = jnp.isinf(ta) & ~args[1] & (g0 < 0) & (g1 >= 0)
-        ta = jnp.where(new, t0, ta)
-        tb = jnp.where(new, t1, tb)
-        start = jax.tree.map(
-            lambda s, y: jnp.where(new.reshape((-1,) + (1,) * jnp.ndim(y)), y, s), start, y0
-        )
-        return y1, error, dense, (inner, g1, ta, tb, start), result
-
-    def func(self, terms, t0, y0, args):
-        return self.solver.func(terms, t0, y0, args)
-
-
-def _locate_crossings(term, solver, args, recorded, t_end, root_finder, solve_kwargs):
-    """The crossing time of each criterion recorded by `_CrossingRecorder` (`inf`: none).
-
-    Each recorded step is taken again from its start state, over the same interval, with an
-    event on that criterion alone: diffrax locates the root on the step's dense interpolant
-    (`root_finder`), as it would have in the main solve. Crossings after `t_end` (the
-    segment ended early at an intervention's event) are not kept.
-    """
-    _, _, ta, tb, start = recorded
-    found = jnp.isfinite(ta)
-    t_from = jnp.where(found, ta, 0.0)
-    t_to = jnp.where(found, tb, 0.0)
-
-    def one(index, t_from, t_to, y):
-        def cond_fn(t, y, args, **kwargs):
-            return args[0].criterion_values(t, y)[index]
-
-        sol = dfx.diffeqsolve(
-            term,
-            solver,
-            t_from,
-            t_to,
-            jnp.where(t_to > t_from, t_to - t_from, 1.0),
-            y,
-            args,
-            saveat=dfx.SaveAt(t1=True),
-            event=dfx.Event(cond_fn, root_finder=root_finder),
-            **{**solve_kwargs, "max_steps": 64},
-        )
-        return sol.ts[-1]
-
-    index = jnp.arange(ta.shape[0])
-    times = jax.vmap(one)(index, t_from, t_to, start)
-    return jnp.where(found & (times <= t_end), times, jnp.inf)
-
-
 @eqx.filter_jit
 def _solve(
     model: Model,
@@ -298,7 +177,6 @@ def _solve(
 ):
     global _trace_count
     _trace_count += 1
-    solver = resolve_tolerances(solver, controller)
     dynamic = bool(model.carriers) and not resolution.eliminate_carriers
     therapies = tuple(i for i in interventions if isinstance(i, _Therapy))
     if isinstance(resolution, Colonies):
@@ -376,18 +254,22 @@ def _solve_segments(
         + [jnp.asarray(jnp.inf)]  # keeps the array non-empty
     )
     n_records = max([1, *limits.tolist()])
+    n_events = n_crit + len(triggers)
 
-    def trigger_values(t, y, fired):
-        g = jnp.stack([iv.trigger_value(system, t, y) for _, iv in triggers])
-        return jnp.where(fired >= limits, -1.0, g)
+    def event_values(t, y, crossed, fired):
+        parts = []
+        if n_crit:
+            parts.append(jnp.where(crossed, -1.0, system.criterion_values(t, y)))
+        if triggers:
+            g = jnp.stack([iv.trigger_value(system, t, y) for _, iv in triggers])
+            parts.append(jnp.where(fired >= limits, -1.0, g))
+        return jnp.concatenate(parts)
 
     def cond_fn(t, y, args, **kwargs):
-        return jnp.max(trigger_values(t, y, args[2]))
+        _, crossed, fired = args
+        return jnp.max(event_values(t, y, crossed, fired))
 
-    # Only triggered interventions stop the solve (their jumps change the state); criteria
-    # crossings are recorded by the solver wrapper and located after each segment.
-    event = dfx.Event(cond_fn, root_finder=root_finder) if triggers else None
-    main_solver = _CrossingRecorder(solver) if n_crit else solver
+    event = dfx.Event(cond_fn, root_finder=root_finder) if n_events else None
 
     def fire(t, y, fired, records, mask):
         for i, (j, iv) in enumerate(triggers):
@@ -420,30 +302,26 @@ def _solve_segments(
             y = _tree_where(due[s], iv.apply(system, tstart, y), y)
             records = records.at[j, 0].set(jnp.where(due[s], tstart, records[j, 0]))
         applied = applied | due
-        if n_crit:
-            g = system.criterion_values(tstart, y)
-        if triggers:
-            y, fired, records = fire(
-                tstart, y, fired, records, active & (trigger_values(tstart, y, fired) >= 0)
-            )
-        if n_crit:
-            newly = active & ~crossed & (g >= 0)
-            times = jnp.where(newly, tstart, times)
-            crossed = crossed | newly
+        if n_events:
+            g = event_values(tstart, y, crossed, fired)
+            if triggers:
+                y, fired, records = fire(tstart, y, fired, records, active & (g[n_crit:] >= 0))
+            if n_crit:
+                newly = active & ~crossed & (g[:n_crit] >= 0)
+                times = jnp.where(newly, tstart, times)
+                crossed = crossed | newly
         t_stop = jnp.minimum(t1, jnp.min(jnp.where(applied, jnp.inf, sched)))
         t_stop = jnp.where(active, jnp.maximum(t_stop, tstart), tstart)
-        args = (system, crossed, fired)
         sol = dfx.diffeqsolve(
             term,
-            main_solver,
+            solver,
             tstart,
             t_stop,
             None,
             y,
-            args,
+            (system, crossed, fired),
             saveat=dfx.SaveAt(
-                subs=[dfx.SubSaveAt(ts=jnp.clip(ts, tstart, t_stop)), dfx.SubSaveAt(t1=True)],
-                solver_state=bool(n_crit),
+                subs=[dfx.SubSaveAt(ts=jnp.clip(ts, tstart, t_stop)), dfx.SubSaveAt(t1=True)]
             ),
             event=event,
             **solve_kwargs,
@@ -465,27 +343,21 @@ def _solve_segments(
         t_failed = jnp.max(jnp.where(reached, sol.ts[0], tstart))
         t_next = jnp.where(failed, t_failed, jnp.where(active, tend, tstart))
         y_next = _tree_where(active & ok, yend, y)
-        if n_crit:
-            # Crossings before the end of the segment (or before a solver failure: the steps
-            # recorded were accepted), located on the steps that recorded them.
-            located = _locate_crossings(
-                term, solver, args, sol.solver_state, tend, root_finder, solve_kwargs
-            )
-            newly = active & ~crossed & jnp.isfinite(located)
-            times = jnp.where(newly, located, times)
-            crossed = crossed | newly
-        if triggers:
-            g = trigger_values(tend, yend, fired)
+        if n_events:
+            g = event_values(tend, yend, crossed, fired)
             event_here = (code == _EVENT) & active
-            index = jnp.arange(len(triggers))
+            index = jnp.arange(n_events)
             which = event_here & (g > -1.0) & ((g >= -1e-9) | (index == jnp.argmax(g)))
-            y_next, fired, records = fire(tend, y_next, fired, records, which)
+            if n_crit:
+                newly = which[:n_crit] & ~crossed
+                times = jnp.where(newly, tend, times)
+                crossed = crossed | newly
+            if triggers:
+                y_next, fired, records = fire(tend, y_next, fired, records, which[n_crit:])
         steps = steps + jnp.where(active, sol.stats["num_steps"], 0)
         return (t_next, y_next, crossed, times, applied, fired, records, ys, result, steps), None
 
-    # A segment ends at each scheduled time (the last sentinel, inf, stands for t1) and at
-    # each firing of a triggered intervention.
-    length = int(sched.shape[0]) + int(limits.sum())
+    length = n_crit + int(sched.shape[0]) + int(limits.sum()) + 1
     carry, _ = jax.lax.scan(segment, carry0, None, length=length)
     tfinal, _, _, times, _, _, records, ys, result, steps = carry
     t_reached = jnp.where(result == _OK, t1, tfinal)
