@@ -56,8 +56,8 @@ class Failure(eqx.Module):
     Few validated thresholds exist. For the liver, failure at about 75-80 % replacement mirrors
     the safe surgical future liver remnant of 20-25 % of a normal liver (Vauthey et al.,
     Surgery 2000; 127:512). `mfo.anatomy.default_failure` documents a default per organ. A
-    whole-body lethal burden is set on the [`Model`][metaflow_ode.Model] instead (about 1e12 cells; Coumans,
-    Siesling & Terstappen, BMC Cancer 2013; 13:283).
+    whole-body lethal burden is set on the [`Model`][metaflow_ode.Model] instead (about 1e12
+    cells; Coumans, Siesling & Terstappen, BMC Cancer 2013; 13:283).
 
     **Arguments:**
 
