@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ._dataset import to_dataset
+from ._dataset import UnknownVariables, to_dataset
 from ._interventions import check_interventions
 from ._model import Model, _check_numbers, _suggest
 from ._resolution import Colonies, Lumped
@@ -331,9 +331,7 @@ def _chunk_dataset(
             interventions=plan.interventions,
             keep=keep,
         )
-    except ValueError as error:
-        if keep is None:
-            raise
+    except UnknownVariables as error:
         raise ValueError(f"`simulate_cohort(variables=...)`: {error}") from None
     paths = list(values)
     dataset["parameter_value"] = xr.Variable(

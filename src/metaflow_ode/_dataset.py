@@ -123,6 +123,10 @@ def _unique_labels(labels: list[str]) -> list[str]:
     return out
 
 
+class UnknownVariables(ValueError):
+    """`to_dataset(keep=...)` named a variable this simulation does not have."""
+
+
 def to_dataset(
     model: Model,
     solution,
@@ -413,14 +417,6 @@ def to_dataset(
             dims = lead + tuple(dims)
         return xr.Variable(dims, values, attrs=attrs)
 
-    if keep is not None:
-        always = ("death_mechanism", "death_condition", "cause_of_death", "solver_status")
-        names = {*data, *always, "solver_steps"}
-        unknown = [name for name in keep if name not in names]
-        if unknown:
-            raise ValueError(
-                f"no variable(s) {unknown} in this simulation; it has {sorted(names)}."
-            )
     variables = {
         name: variable(dims, values, {"units": units, "long_name": long})
         for name, (dims, values, units, long) in data.items()
@@ -459,6 +455,13 @@ def to_dataset(
         np.asarray(sol["num_steps"], dtype=np.int64),
         attrs={"units": "1", "long_name": "accepted solver steps"},
     )
+    if keep is not None:  # names neither built (data) nor always present are unknown
+        unknown = [name for name in keep if name not in data and name not in variables]
+        if unknown:
+            raise UnknownVariables(
+                f"no variable(s) {unknown} in this simulation; it has "
+                f"{sorted({*data, *variables})}."
+            )
     coords = {
         "time": xr.Variable(("time",), sol["ts"], attrs={"units": "day", "long_name": "time"}),
         "organ": xr.Variable(
